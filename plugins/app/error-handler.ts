@@ -1,0 +1,54 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyReply } from 'fastify'
+import fp from 'fastify-plugin'
+import type { ErrorBody } from '../../src/schemas/error.js'
+
+interface ServiceError extends FastifyError {
+  /** Set by http-errors: the message is safe to show even on a 5xx (our own upstream errors). */
+  expose?: boolean
+  headers?: Record<string, string>
+}
+
+function statusOf (error: ServiceError): number {
+  if (error.validation !== undefined) return 400
+  const status = error.statusCode ?? 500
+  return status >= 400 && status <= 599 ? status : 500
+}
+
+/** A validation message that names the offending field and, for enums, what is allowed. */
+function validationMessage (error: ServiceError): string {
+  const first = error.validation?.[0]
+  const allowed = first?.params.allowedValues
+  if (Array.isArray(allowed)) return `${error.message}: ${allowed.join(', ')}`
+  const extra = first?.params.additionalProperty
+  if (typeof extra === 'string') return `${error.message}: '${extra.slice(0, 64)}'`
+  return error.message
+}
+
+function sendError (reply: FastifyReply, statusCode: number, message: string): FastifyReply {
+  const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
+  return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
+}
+
+/**
+ * One error handler and one not-found handler, both sending the one error body.
+ * 4xx messages pass through; 5xx are logged with the request id and masked
+ * unless they are our own deliberate upstream errors.
+ */
+export default fp(async function errorHandlerPlugin (fastify) {
+  fastify.setErrorHandler(function errorHandler (error: ServiceError, request, reply) {
+    const statusCode = statusOf(error)
+    if (statusCode >= 500) {
+      request.log.error({ err: error }, 'request failed')
+    }
+    if (error.headers !== undefined) void reply.headers(error.headers)
+    const message = error.validation !== undefined
+      ? validationMessage(error)
+      : statusCode < 500 || error.expose === true ? error.message : 'Internal Server Error'
+    return sendError(reply, statusCode, message)
+  })
+
+  fastify.setNotFoundHandler(function notFoundHandler (request, reply) {
+    return sendError(reply, 404, `Route ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]} not found`)
+  })
+}, { name: 'error-handler' })

@@ -1,0 +1,77 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { DEFAULT_AGENT_TYPE } from '../../../../src/agent-types.js'
+import { errorResponses } from '../../../../src/schemas/error.js'
+import {
+  ActiveSessionsSchema,
+  EndedSessionSchema,
+  RoomNameParamsSchema,
+  SessionStatusSchema,
+  StartSessionBodySchema,
+  StartedSessionSchema
+} from '../../../../src/schemas/voice-session.js'
+
+const tags = ['voice-sessions']
+const security = [{ bearerAuth: [] }]
+const upstreamErrors = errorResponses(502, 503, 504)
+
+/** /api/v1/voice-sessions: start, inspect, list and end the signed-in user's voice sessions. */
+const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { sessions } = fastify
+
+  fastify.post('/start', {
+    schema: {
+      tags,
+      security,
+      summary: 'Start a voice session',
+      description: 'Creates a LiveKit room for the signed-in user and returns the LiveKit URL and a token that joins it. ' +
+        'The body is optional; `agent_type` defaults to `general`.',
+      body: StartSessionBodySchema,
+      response: { 200: StartedSessionSchema, ...errorResponses(400, 401, 413, 415, 500), ...upstreamErrors }
+    },
+    // A POST with no body at all starts a `general` session.
+    preValidation: async (request) => { request.body ??= {} }
+  }, async (request) => {
+    return await sessions.start(request.user, request.body.agent_type ?? DEFAULT_AGENT_TYPE)
+  })
+
+  fastify.get('/active', {
+    schema: {
+      tags,
+      security,
+      summary: 'List my live voice sessions',
+      description: 'The signed-in user\'s sessions whose rooms are live in LiveKit, with the people in each.',
+      response: { 200: ActiveSessionsSchema, ...errorResponses(401, 500), ...upstreamErrors }
+    }
+  }, async (request) => {
+    return await sessions.listActive(request.user)
+  })
+
+  fastify.get('/:room_name/status', {
+    schema: {
+      tags,
+      security,
+      summary: 'Get a voice session\'s status',
+      description: 'Who is in the session now: the people (agents not counted) and whether the voice agent is connected. ' +
+        '404 when the room does not exist, 403 when it is another user\'s.',
+      params: RoomNameParamsSchema,
+      response: { 200: SessionStatusSchema, ...errorResponses(400, 401, 403, 404, 500), ...upstreamErrors }
+    }
+  }, async (request) => {
+    return await sessions.status(request.user, request.params.room_name)
+  })
+
+  fastify.delete('/:room_name', {
+    schema: {
+      tags,
+      security,
+      summary: 'End a voice session',
+      description: 'Deletes the session\'s room: everyone in it, the voice agent too, is disconnected.',
+      params: RoomNameParamsSchema,
+      response: { 200: EndedSessionSchema, ...errorResponses(400, 401, 403, 404, 500), ...upstreamErrors }
+    }
+  }, async (request) => {
+    return await sessions.end(request.user, request.params.room_name)
+  })
+}
+
+export default voiceSessions

@@ -1,0 +1,3 @@
+import { ensureLivekitServer } from './livekit-server.js'
+
+console.log(ensureLivekitServer())

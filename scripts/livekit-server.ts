@@ -1,0 +1,116 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, renameSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+/** The livekit-server release this project is built and tested against. */
+export const LIVEKIT_VERSION = 'v1.13.5'
+
+const root = join(import.meta.dirname, '..')
+const cacheDir = join(root, '.cache', `livekit-${LIVEKIT_VERSION}`)
+
+/** Where the binary is: `LIVEKIT_SERVER_BIN` if set, else the project's cache (keyed by version). */
+export const livekitServerBin = process.env.LIVEKIT_SERVER_BIN ?? join(cacheDir, 'livekit-server')
+
+/** Builds livekit-server with `go install` into the ignored cache, unless it is already there. */
+export function ensureLivekitServer (): string {
+  if (existsSync(livekitServerBin)) return livekitServerBin
+  console.error(`Installing livekit-server ${LIVEKIT_VERSION} with go install (a few minutes the first time)...`)
+  mkdirSync(cacheDir, { recursive: true })
+  const result = spawnSync('go', ['install', `github.com/livekit/livekit-server/cmd/server@${LIVEKIT_VERSION}`], {
+    env: { ...process.env, GOBIN: cacheDir, CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
+    stdio: 'inherit'
+  })
+  if (result.error !== undefined || result.status !== 0) {
+    throw new Error(`go install of livekit-server failed (${result.error?.message ?? `exit ${result.status}`}); is Go installed?`)
+  }
+  renameSync(join(cacheDir, 'server'), livekitServerBin)
+  return livekitServerBin
+}
+
+/** A free TCP port on loopback (also used for UDP: free enough in practice on a test machine). */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
+
+export interface RunningLivekit {
+  url: string
+  apiKey: string
+  apiSecret: string
+  port: number
+  process: ChildProcess
+  stop: () => Promise<void>
+}
+
+export interface LivekitServerOptions {
+  port?: number
+  apiKey?: string
+  apiSecret?: string
+  /** Extra YAML config lines (e.g. webhooks). */
+  extraConfig?: string
+  logLevel?: string
+}
+
+async function waitUntilReady (url: string, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (child.exitCode !== null) throw new Error(`livekit-server exited with code ${child.exitCode}`)
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) })
+      if (response.ok) return
+    } catch {}
+    await sleep(50)
+  }
+  throw new Error(`livekit-server did not become ready at ${url}`)
+}
+
+/**
+ * Starts a real livekit-server on loopback, on free ports, with `room.auto_create: false`
+ * (so a deleted room is never re-created by a late agent), and waits until it answers.
+ */
+export async function startLivekitServer (options: LivekitServerOptions = {}): Promise<RunningLivekit> {
+  const bin = ensureLivekitServer()
+  const port = options.port ?? await freePort()
+  const [tcpPort, udpPort] = [await freePort(), await freePort()]
+  const apiKey = options.apiKey ?? 'testkey'
+  const apiSecret = options.apiSecret ?? 'test-secret-that-is-at-least-32-characters'
+  const config = [
+    `port: ${port}`,
+    'bind_addresses: ["127.0.0.1"]',
+    `rtc: { tcp_port: ${tcpPort}, udp_port: ${udpPort}, node_ip: 127.0.0.1, use_external_ip: false }`,
+    `keys: { ${apiKey}: ${apiSecret} }`,
+    'room: { auto_create: false }',
+    `logging: { level: ${options.logLevel ?? 'warn'} }`,
+    options.extraConfig ?? ''
+  ].join('\n')
+  const child = spawn(bin, ['--config-body', config], { stdio: ['ignore', 'inherit', 'inherit'] })
+  const httpUrl = `http://127.0.0.1:${port}`
+  try {
+    await waitUntilReady(httpUrl, child)
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  }
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    apiKey,
+    apiSecret,
+    port,
+    process: child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      // A graceful stop drains for 5 s; this server holds nothing worth keeping.
+      child.kill('SIGKILL')
+      await exited
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { Type, type Static, type TObject } from '@sinclair/typebox'
+import { envSchema } from 'env-schema'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export const LogLevelSchema = Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), {
+  default: 'info',
+  description: 'pino log level'
+})
+
+/** Keys shared by the service and the reference agent worker: how to reach LiveKit. */
+export const LivekitConfigSchema = Type.Object({
+  LIVEKIT_URL: Type.String({
+    pattern: '^(wss?|https?)://[^\\s/?#]+',
+    description: 'LiveKit server URL (wss://, ws://, https:// or http://), returned to clients and used for the server API'
+  }),
+  LIVEKIT_API_KEY: Type.String({ minLength: 1, description: 'LiveKit API key' }),
+  LIVEKIT_API_SECRET: Type.String({ minLength: 1, description: 'LiveKit API secret; never logged' }),
+  LIVEKIT_WORKER_NUM_IDLE: Type.Integer({
+    minimum: 1,
+    default: 2,
+    description: 'Idle processes the voice-agent worker keeps warm (the agents library silently ignores 0)'
+  })
+})
+
+export const ConfigSchema = Type.Composite([
+  LivekitConfigSchema,
+  Type.Object({
+    JWT_SECRET: Type.String({
+      minLength: 1,
+      description: 'Verifies the app\'s user JWTs: an HS256 secret, or a PEM public key for RS256/ES256/EdDSA tokens'
+    }),
+    HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP server listens on' }),
+    PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'Port the HTTP server listens on (0 = any free port)' }),
+    LOG_LEVEL: LogLevelSchema,
+    LIVEKIT_REQUEST_TIMEOUT_MS: Type.Integer({
+      minimum: 100,
+      maximum: 60000,
+      default: 5000,
+      description: 'Longest wait for one LiveKit API call before the request fails with 504'
+    })
+  })
+])
+
+export type Config = Static<typeof ConfigSchema>
+
+export interface LoadConfigOptions {
+  /** Values that win over the environment (tests inject their config here). */
+  data?: Record<string, unknown>
+  /** Read process.env (default true). */
+  env?: boolean
+  /** Read a .env file from the working directory, if present (default true); the environment wins. */
+  dotenv?: boolean
+}
+
+interface EnvSchemaError extends Error {
+  errors?: Array<{ instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }>
+}
+
+/** The config key an env-schema (ajv) error points at. */
+function keyOf (error: NonNullable<EnvSchemaError['errors']>[number]): string {
+  if (error.keyword === 'required') return String(error.params.missingProperty)
+  return error.instancePath.replace(/^\//, '').split('/')[0] ?? '(config)'
+}
+
+function allowedValues (schema: TObject, key: string): string {
+  const property = schema.properties[key] as { anyOf?: Array<{ const: unknown }> } | undefined
+  return (property?.anyOf ?? []).map((option) => String(option.const)).join(', ')
+}
+
+/** The service's configuration, validated; see `loadEnv`. */
+export function loadConfig (options: LoadConfigOptions = {}): Config {
+  return loadEnv(ConfigSchema, options)
+}
+
+/**
+ * Loads and validates configuration against a schema. Throws one Error naming
+ * every bad key, so that start-up fails with a single clear message.
+ */
+export function loadEnv<T extends TObject> (schema: T, options: LoadConfigOptions = {}): Static<T> {
+  try {
+    return envSchema<Static<T>>({
+      schema: structuredClone(schema),
+      data: options.data ?? {},
+      env: options.env ?? true,
+      dotenv: options.dotenv ?? true
+    })
+  } catch (err) {
+    const errors = (err as EnvSchemaError).errors
+    if (errors === undefined) throw err
+    const problems = new Map<string, string>()
+    for (const error of errors) {
+      const key = keyOf(error)
+      if (problems.has(key)) continue
+      if (error.keyword === 'required') problems.set(key, 'is required')
+      else if (error.keyword === 'const' || error.keyword === 'anyOf') problems.set(key, `must be one of ${allowedValues(schema, key)}`)
+      else problems.set(key, error.message ?? 'is invalid')
+    }
+    const list = [...problems].map(([key, problem]) => `${key} ${problem}`).join('; ')
+    throw new Error(`Invalid configuration: ${list}`)
+  }
+}

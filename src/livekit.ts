@@ -1,0 +1,62 @@
+import { AccessToken, AgentDispatchClient, RoomServiceClient } from 'livekit-server-sdk'
+import type { Config } from './config.js'
+
+/** Lifetime of a participant token: long enough for a long voice session, reissued by the token route. */
+export const TOKEN_TTL_SECONDS = 6 * 60 * 60
+
+export interface TokenRequest {
+  identity: string
+  name: string
+  room: string
+  canPublish?: boolean
+  canSubscribe?: boolean
+  canPublishData?: boolean
+}
+
+export interface IssuedToken {
+  token: string
+  expiresAt: Date
+}
+
+type LivekitConfig = Pick<Config, 'LIVEKIT_URL' | 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'LIVEKIT_REQUEST_TIMEOUT_MS'>
+
+/** The expiry LiveKit will enforce: the token's own `exp` claim. */
+function expiryOf (jwt: string): Date {
+  const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }
+  return new Date(payload.exp * 1000)
+}
+
+/**
+ * The LiveKit server API clients and the participant-token signer, built once from config.
+ * https://docs.livekit.io/reference/server-sdk-js/
+ */
+export function createLivekit (config: LivekitConfig) {
+  const clientOptions = {
+    requestTimeout: config.LIVEKIT_REQUEST_TIMEOUT_MS / 1000,
+    // One attempt per call, so a call never outlives the configured timeout.
+    failover: false
+  }
+  const rooms = new RoomServiceClient(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, clientOptions)
+  const agentDispatch = new AgentDispatchClient(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, clientOptions)
+
+  async function issueToken (request: TokenRequest): Promise<IssuedToken> {
+    const accessToken = new AccessToken(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, {
+      identity: request.identity,
+      name: request.name,
+      ttl: TOKEN_TTL_SECONDS
+    })
+    accessToken.addGrant({
+      roomJoin: true,
+      room: request.room,
+      canPublish: request.canPublish ?? true,
+      canSubscribe: request.canSubscribe ?? true,
+      canPublishData: request.canPublishData ?? true
+    })
+    const token = await accessToken.toJwt()
+    return { token, expiresAt: expiryOf(token) }
+  }
+
+  return { url: config.LIVEKIT_URL, rooms, agentDispatch, issueToken }
+}
+
+export type Livekit = ReturnType<typeof createLivekit>

@@ -1,0 +1,15 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+/** The one body of every 4xx and 5xx answer, exactly what the error handler sends. */
+export const ErrorSchema = Type.Object({
+  statusCode: Type.Integer({ description: 'The HTTP status code', examples: [404] }),
+  error: Type.String({ description: 'The HTTP status text', examples: ['Not Found'] }),
+  message: Type.String({ description: 'What went wrong, safe to show', examples: ['Session not found'] })
+}, { description: 'Error' })
+
+export type ErrorBody = Static<typeof ErrorSchema>
+
+/** Response schemas for the given error statuses, to spread into a route's `response`. */
+export function errorResponses<const S extends number> (...statuses: S[]): Record<S, typeof ErrorSchema> {
+  return Object.fromEntries(statuses.map((status) => [status, ErrorSchema])) as Record<S, typeof ErrorSchema>
+}

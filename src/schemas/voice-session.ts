@@ -1,0 +1,56 @@
+import { Type } from '@sinclair/typebox'
+import { AgentTypeSchema } from '../agent-types.js'
+import { MAX_ROOM_NAME_LENGTH } from '../room-name.js'
+
+const RoomNameSchema = Type.String({
+  description: 'The session\'s LiveKit room, as returned by `start`',
+  examples: ['fitness-voice-user-42-9f86d081']
+})
+
+const CreatedAtSchema = Type.String({ format: 'date-time', description: 'When LiveKit created the room (ISO 8601)' })
+
+export const RoomNameParamsSchema = Type.Object({
+  room_name: Type.String({
+    minLength: 1,
+    maxLength: MAX_ROOM_NAME_LENGTH,
+    // No control characters; LiveKit accepts any other character in a room name.
+    pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+    description: 'The session\'s LiveKit room name'
+  })
+})
+
+export const StartSessionBodySchema = Type.Object({
+  agent_type: Type.Optional(AgentTypeSchema)
+}, { additionalProperties: false, description: 'An empty body starts a `general` session' })
+
+export const StartedSessionSchema = Type.Object({
+  room_name: RoomNameSchema,
+  token: Type.String({ description: 'LiveKit access token for the user: joins this room only, for 6 hours' }),
+  livekit_url: Type.String({ description: 'The LiveKit server URL the client connects to' }),
+  agent_type: AgentTypeSchema,
+  expires_at: Type.String({ format: 'date-time', description: 'When the token expires (ISO 8601)' })
+}, { description: 'A started voice session and the credentials to join it' })
+
+export const SessionStatusSchema = Type.Object({
+  room_name: RoomNameSchema,
+  active: Type.Boolean({ description: 'At least one person is in the room' }),
+  participants: Type.Integer({ minimum: 0, description: 'People in the room (agents are not counted)' }),
+  agent_connected: Type.Boolean({ description: 'A voice agent is in the room' }),
+  created_at: CreatedAtSchema
+}, { description: 'Who is in a voice session right now' })
+
+export const EndedSessionSchema = Type.Object({
+  status: Type.Literal('ended'),
+  room_name: RoomNameSchema
+}, { description: 'The session was ended: its room is deleted and everyone disconnected' })
+
+export const ActiveSessionSchema = Type.Object({
+  room_name: RoomNameSchema,
+  agent_type: AgentTypeSchema,
+  participants: Type.Integer({ minimum: 0, description: 'People in the room (agents are not counted)' }),
+  created_at: CreatedAtSchema
+})
+
+export const ActiveSessionsSchema = Type.Object({
+  sessions: Type.Array(ActiveSessionSchema)
+}, { description: 'The caller\'s live voice sessions' })

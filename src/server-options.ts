@@ -1,0 +1,42 @@
+import type { FastifyServerOptions } from 'fastify'
+import type { Config } from './config.js'
+
+/** Largest request body accepted; every body this service reads is a few hundred bytes. */
+export const BODY_LIMIT = 16 * 1024
+
+/** Log paths that may carry a secret: they are censored before a line is written. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'token',
+  '*.token',
+  'participant_token',
+  '*.participant_token',
+  'LIVEKIT_API_SECRET',
+  '*.LIVEKIT_API_SECRET',
+  'JWT_SECRET',
+  '*.JWT_SECRET'
+]
+
+/** Options of the Fastify instance, shared by the server and the tests so both run the same app. */
+export function serverOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' }
+    },
+    bodyLimit: BODY_LIMIT,
+    requestIdHeader: 'x-request-id',
+    // A request that is not answered in this time is cut off; LiveKit calls time out well before.
+    requestTimeout: 30_000,
+    ajv: {
+      customOptions: {
+        // Unknown fields are rejected by the schemas (additionalProperties: false), never silently dropped.
+        removeAdditional: false,
+        coerceTypes: false,
+        allErrors: false
+      }
+    }
+  }
+}

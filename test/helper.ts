@@ -1,0 +1,59 @@
+import type { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Test } from 'tap'
+import { startLivekitServer, type LivekitServerOptions, type RunningLivekit } from '../scripts/livekit-server.js'
+import app from '../src/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { serverOptions } from '../src/server-options.js'
+
+export const JWT_SECRET = 'test-jwt-secret-that-signs-user-tokens'
+
+/** Config for a test: only what is given here, never the machine's environment or .env. */
+export function testConfig (overrides: Record<string, unknown> = {}): Config {
+  return loadConfig({
+    env: false,
+    dotenv: false,
+    data: {
+      LIVEKIT_URL: 'ws://127.0.0.1:1',
+      LIVEKIT_API_KEY: 'testkey',
+      LIVEKIT_API_SECRET: 'test-secret-that-is-at-least-32-characters',
+      JWT_SECRET,
+      LOG_LEVEL: 'silent',
+      ...overrides
+    }
+  })
+}
+
+/** A real livekit-server for this test file, stopped when the file's tests end. */
+export async function startLivekit (t: Test, options: LivekitServerOptions = {}): Promise<RunningLivekit> {
+  const livekit = await startLivekitServer(options)
+  t.teardown(livekit.stop)
+  return livekit
+}
+
+/** Config that points the service at a running livekit-server. */
+export function livekitConfig (livekit: RunningLivekit): Record<string, unknown> {
+  return { LIVEKIT_URL: livekit.url, LIVEKIT_API_KEY: livekit.apiKey, LIVEKIT_API_SECRET: livekit.apiSecret }
+}
+
+/** The whole app on a new instance, ready, closed when the test ends. */
+export async function build (t: Test, overrides: Record<string, unknown> = {}, logStream?: Writable): Promise<FastifyInstance> {
+  const config = testConfig(overrides)
+  const options = serverOptions(config)
+  if (logStream !== undefined) options.logger = { ...(options.logger as object), stream: logStream }
+  const fastify = Fastify(options)
+  await fastify.register(fp(app), { config })
+  await fastify.ready()
+  t.teardown(() => fastify.close())
+  return fastify
+}
+
+/** An app user's JWT, as the app's backend would hold it. */
+export function userToken (fastify: FastifyInstance, sub: string, email = `${sub}@example.com`): string {
+  return fastify.jwt.sign({ sub, email })
+}
+
+export function bearer (token: string): { authorization: string } {
+  return { authorization: `Bearer ${token}` }
+}

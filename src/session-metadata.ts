@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { AgentTypeSchema, type AgentType } from './agent-types.js'
+import { AgentTypeSchema, isAgentType, type AgentType } from './agent-types.js'
 
 /** What the service writes into a session room's metadata: the room's owner and its agent. */
 export const SessionMetadataSchema = Type.Object({
@@ -30,5 +30,6 @@ export function parseSessionMetadata (raw: string | undefined): SessionMetadata 
   } catch {
     return undefined
   }
-  return checker.Check(value) ? value : undefined
+  // The compiled checker does not look inside the agent type's `enum`; isAgentType does.
+  return checker.Check(value) && isAgentType(value.agent_type) ? value : undefined
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { isSessionRoomName, MAX_ROOM_NAME_LENGTH, MAX_USER_ID_LENGTH, newRoomName, ROOM_NAME_PREFIX } from '../src/room-name.js'
+import { isSessionRoomName, MAX_ROOM_NAME_LENGTH, MAX_USER_ID_LENGTH, newRoomName, ROOM_NAME_PREFIX } from '../../src/room-name.js'
 
 t.test('a room name is fitness-voice-{user id}-{8 hex chars}', async (t) => {
   const name = newRoomName('user-42')

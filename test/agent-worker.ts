@@ -1,0 +1,194 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Test } from 'tap'
+import { freePort, type RunningLivekit } from '../scripts/livekit-server.js'
+
+const root = join(import.meta.dirname, '..')
+
+/** Longest wait for a worker to register with LiveKit (it takes about 2 s under tsx). */
+export const REGISTER_TIMEOUT_MS = 30_000
+/** Longest wait for a worker to exit after SIGTERM before it is killed. */
+export const STOP_TIMEOUT_MS = 15_000
+
+export interface AgentWorkerOptions {
+  agentName: string
+  /** LIVEKIT_WORKER_NUM_IDLE (default 1: enough for tests, and each idle process is ~200 MB under tsx). */
+  numIdle?: number
+  /** More environment for the worker (e.g. AGENT_USER_WAIT_SECONDS); wins over the defaults here. */
+  env?: Record<string, string>
+}
+
+/** One line of the worker's stdout: pino JSON from the worker and its job processes. */
+export type LogLine = Record<string, unknown> & { msg?: string, level?: number }
+
+export interface RunningAgentWorker {
+  process: ChildProcess
+  /** The worker's health endpoint: GET / is 200 while it is registered with LiveKit. */
+  healthUrl: string
+  /** Every JSON log line so far; a line that is not JSON is kept as { msg: line }. */
+  logs: LogLine[]
+  /** The worker's stderr so far. */
+  stderr: () => string
+  /** Resolves with the first log line (past or future) that matches, or rejects after `timeoutMs`. */
+  waitForLog: (match: (line: LogLine) => boolean, timeoutMs?: number) => Promise<LogLine>
+  /** SIGTERM (the library drains, then exits 143); SIGKILL after STOP_TIMEOUT_MS. Resolves with the exit code or signal. */
+  stop: () => Promise<number | NodeJS.Signals | null>
+  /** SIGKILL for the worker and its job processes at once, as if the machine died. */
+  kill: () => Promise<void>
+  /** Kills this worker and starts a new one with the same options (and a new health port). */
+  restart: () => Promise<RunningAgentWorker>
+}
+
+/** The environment of a worker: what the test gives, never the machine's LiveKit or agent settings. */
+function workerEnv (livekit: RunningLivekit, port: number, options: AgentWorkerOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    // Not the test runner's loaders (NODE_OPTIONS) or settings, not a developer's LiveKit or agent keys.
+    if (/^(LIVEKIT_|AGENT_|LOG_LEVEL$|NODE_OPTIONS$|TAP|_TAPJS)/.test(key)) continue
+    env[key] = value
+  }
+  return {
+    ...env,
+    LIVEKIT_URL: livekit.url,
+    LIVEKIT_API_KEY: livekit.apiKey,
+    LIVEKIT_API_SECRET: livekit.apiSecret,
+    LIVEKIT_AGENT_NAME: options.agentName,
+    LIVEKIT_WORKER_NUM_IDLE: String(options.numIdle ?? 1),
+    AGENT_HEALTH_HOST: '127.0.0.1',
+    AGENT_HEALTH_PORT: String(port),
+    LOG_LEVEL: 'info',
+    ...options.env
+  }
+}
+
+function exited (child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null
+}
+
+/** Spawns `node --import tsx agent/worker.ts start`; resolves when its health endpoint says it is registered. */
+async function spawnWorker (livekit: RunningLivekit, options: AgentWorkerOptions): Promise<RunningAgentWorker> {
+  const port = await freePort()
+  const healthUrl = `http://127.0.0.1:${port}/`
+  const child = spawn(process.execPath, ['--import', 'tsx', 'agent/worker.ts', 'start'], {
+    cwd: root,
+    env: workerEnv(livekit, port, options),
+    // Its own process group, so that one signal reaches the worker and every job process it forked.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exit = new Promise<number | NodeJS.Signals | null>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal))
+  })
+  // Should the test process end without its teardown, take the worker along.
+  const killOnExit = () => { killGroup(child) }
+  process.once('exit', killOnExit)
+  void exit.then(() => process.off('exit', killOnExit))
+
+  const logs: LogLine[] = []
+  const waiters = new Set<{ match: (line: LogLine) => boolean, resolve: (line: LogLine) => void }>()
+  let pending = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk
+    const lines = pending.split('\n')
+    pending = lines.pop() ?? ''
+    for (const text of lines) {
+      if (text.trim() === '') continue
+      let line: LogLine
+      try {
+        line = JSON.parse(text) as LogLine
+      } catch {
+        line = { msg: text }
+      }
+      logs.push(line)
+      for (const waiter of waiters) {
+        if (waiter.match(line)) { waiters.delete(waiter); waiter.resolve(line) }
+      }
+    }
+  })
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+
+  const describe = () => `stderr: ${stderr.slice(-2000)}\nlast log lines: ${logs.slice(-10).map((line) => JSON.stringify(line)).join('\n')}`
+
+  async function waitForLog (match: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    const seen = logs.find(match)
+    if (seen !== undefined) return seen
+    let waiter: { match: typeof match, resolve: (line: LogLine) => void } | undefined
+    const found = new Promise<LogLine>((resolve) => { waiter = { match, resolve }; waiters.add(waiter) })
+    const timeout = sleep(timeoutMs, undefined, { ref: false })
+    const line = await Promise.race([found, timeout])
+    waiters.delete(waiter!)
+    if (line === undefined) throw new Error(`no matching worker log line within ${timeoutMs} ms\n${describe()}`)
+    return line
+  }
+
+  async function kill (): Promise<void> {
+    if (exited(child)) return
+    killGroup(child)
+    await exit
+  }
+
+  async function stop (): Promise<number | NodeJS.Signals | null> {
+    if (!exited(child)) {
+      child.kill('SIGTERM')
+      const result = await Promise.race([exit, sleep(STOP_TIMEOUT_MS, 'timeout' as const, { ref: false })])
+      if (result === 'timeout') await kill()
+    }
+    // Job processes the worker left behind, if any.
+    killGroup(child)
+    return await exit
+  }
+
+  const deadline = Date.now() + REGISTER_TIMEOUT_MS
+  while (true) {
+    if (exited(child)) throw new Error(`agent worker exited (${child.exitCode ?? child.signalCode}) before registering\n${describe()}`)
+    if (Date.now() > deadline) {
+      await kill()
+      throw new Error(`agent worker did not register within ${REGISTER_TIMEOUT_MS} ms\n${describe()}`)
+    }
+    try {
+      const response = await fetch(healthUrl, { signal: AbortSignal.timeout(1000) })
+      if (response.ok) break
+    } catch {}
+    await sleep(100)
+  }
+
+  const worker: RunningAgentWorker = {
+    process: child,
+    healthUrl,
+    logs,
+    stderr: () => stderr,
+    waitForLog,
+    stop,
+    kill,
+    restart: async () => {
+      await kill()
+      return await spawnWorker(livekit, options)
+    }
+  }
+  return worker
+}
+
+function killGroup (child: ChildProcess): void {
+  if (child.pid === undefined) return
+  try {
+    process.kill(-child.pid, 'SIGKILL')
+  } catch {}
+}
+
+/**
+ * Starts the reference agent worker against `livekit` and waits until it has registered
+ * (its health endpoint answers 200 only then). Every worker it or `restart` starts is killed,
+ * with its job processes, when the test ends.
+ */
+export async function startAgentWorker (t: Test, livekit: RunningLivekit, options: AgentWorkerOptions): Promise<RunningAgentWorker> {
+  const track = (worker: RunningAgentWorker): RunningAgentWorker => {
+    t.teardown(worker.kill)
+    return {
+      ...worker,
+      restart: async () => track(await worker.restart())
+    }
+  }
+  return track(await spawnWorker(livekit, options))
+}

@@ -1,0 +1,185 @@
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ParticipantInfo_Kind as Kind } from '@livekit/protocol'
+import { AudioStream, dispose, ParticipantKind, Room, RoomEvent, TrackKind, type AudioFrame, type RemoteParticipant, type RemoteTrack } from '@livekit/rtc-node'
+import { AccessToken, RoomAgentDispatch, RoomServiceClient, type ParticipantInfo } from 'livekit-server-sdk'
+import t from 'tap'
+import { peakOf } from '../../agent/tone.js'
+import { AGENT_TYPE_ATTRIBUTE, TRACK_NAME } from '../../agent/voice-agent.js'
+import { startAgentWorker, type LogLine } from '../agent-worker.js'
+import { startLivekit } from '../helper.js'
+
+const root = join(import.meta.dirname, '..', '..')
+const AGENT_NAME = 'reference-agent'
+/** A second worker whose agent gives up on a user after 2 s. */
+const IMPATIENT_AGENT_NAME = 'impatient-agent'
+const AGENT_NAME_ATTRIBUTE = 'lk.agent.name'
+
+const livekit = await startLivekit(t)
+const rooms = new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret)
+// Started together: each takes about 2 s to register.
+const [worker, impatientWorker] = await Promise.all([
+  startAgentWorker(t, livekit, { agentName: AGENT_NAME, numIdle: 1, env: { LOG_LEVEL: 'debug' } }),
+  startAgentWorker(t, livekit, { agentName: IMPATIENT_AGENT_NAME, numIdle: 1, env: { AGENT_USER_WAIT_SECONDS: '2' } })
+])
+// After every client has left; without it the native client keeps the process alive.
+t.teardown(dispose)
+
+/** Polls `check` until it returns something other than undefined, for at most `timeoutMs`. */
+async function waitFor<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const value = await check()
+    if (value !== undefined) return value
+    await sleep(200)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+async function agentsIn (room: string): Promise<ParticipantInfo[]> {
+  const participants = await rooms.listParticipants(room)
+  return participants.filter((participant) => participant.kind === Kind.AGENT)
+}
+
+/** A room like the service's, with a dispatch of `agentName` whose metadata is `metadata(room name)`. */
+async function createDispatchedRoom (agentName: string, metadata: (name: string) => string): Promise<string> {
+  const name = `agent-test-${randomUUID().slice(0, 8)}`
+  await rooms.createRoom({
+    name,
+    emptyTimeout: 300,
+    departureTimeout: 20,
+    agents: [new RoomAgentDispatch({ agentName, metadata: metadata(name) })]
+  })
+  return name
+}
+
+async function userToken (room: string, identity: string): Promise<string> {
+  const token = new AccessToken(livekit.apiKey, livekit.apiSecret, { identity, ttl: 600 })
+  token.addGrant({ roomJoin: true, room, canSubscribe: true, canPublish: true })
+  return await token.toJwt()
+}
+
+/** Reads frames from the stream until `enough` says stop, for at most `timeoutMs`. */
+async function readFrames (stream: AudioStream, enough: (frames: AudioFrame[]) => boolean, timeoutMs: number): Promise<AudioFrame[]> {
+  const reader = stream.getReader()
+  const frames: AudioFrame[] = []
+  const deadline = Date.now() + timeoutMs
+  try {
+    while (!enough(frames)) {
+      const left = deadline - Date.now()
+      if (left <= 0) break
+      const result = await Promise.race([reader.read(), sleep(left, 'timeout' as const, { ref: false })])
+      if (result === 'timeout' || result.done) break
+      frames.push(result.value)
+    }
+  } finally {
+    await reader.cancel().catch(() => {})
+    reader.releaseLock()
+  }
+  return frames
+}
+
+function isLeaving (room: string) {
+  return (line: LogLine) => line.msg === 'agent leaving room' && line.room === room
+}
+
+t.test('a dispatch brings the agent in; a user hears it; when the user leaves, so does the agent', async (t) => {
+  const roomName = await createDispatchedRoom(AGENT_NAME, (name) => JSON.stringify({ user_id: 'user-1', agent_type: 'workout', room_name: name }))
+
+  // The agent joins an empty room, as a participant of kind AGENT named after its worker.
+  const agent = await waitFor('the agent to join, with its attributes', async () => {
+    const [found] = await agentsIn(roomName)
+    return found?.attributes[AGENT_TYPE_ATTRIBUTE] !== undefined ? found : undefined
+  })
+  t.equal(agent.kind, Kind.AGENT, 'kind AGENT (4)')
+  t.equal(agent.attributes[AGENT_NAME_ATTRIBUTE], AGENT_NAME, 'lk.agent.name is the worker\'s agent name')
+  t.equal(agent.attributes[AGENT_TYPE_ATTRIBUTE], 'workout', 'the job read agent_type from the dispatch metadata')
+  const joined = await worker.waitForLog((line) => line.msg === 'agent joined room' && line.room === roomName)
+  t.match(joined, { user_id: 'user-1', agent_type: 'workout', room_name: roomName }, 'the job logged the dispatch metadata')
+
+  // A user joins and receives the agent's audio.
+  const client = new Room()
+  const subscribed = new Promise<{ track: RemoteTrack, participant: RemoteParticipant }>((resolve) => {
+    client.on(RoomEvent.TrackSubscribed, (track, _publication, participant) => {
+      if (track.kind === TrackKind.KIND_AUDIO && participant.kind === ParticipantKind.AGENT) resolve({ track, participant })
+    })
+  })
+  try {
+    await client.connect(livekit.url, await userToken(roomName, 'user-1'), { autoSubscribe: true, dynacast: false })
+    const result = await Promise.race([subscribed, sleep(15_000, undefined, { ref: false })])
+    if (result === undefined) throw new Error('the client was not subscribed to the agent\'s audio within 15 s')
+    t.equal(result.participant.identity, agent.identity, 'the track is the agent\'s')
+    t.equal(result.track.name, TRACK_NAME)
+
+    const stream = new AudioStream(result.track, { sampleRate: 48000, numChannels: 1 })
+    // Enough frames to be sure audio flows, and until the beep (every 3 s) is heard.
+    const frames = await readFrames(stream, (frames) => frames.length >= 50 && frames.some((frame) => peakOf(frame.data) > 2000), 15_000)
+    t.ok(frames.length >= 50, `received ${frames.length} audio frames`)
+    t.ok(frames.every((frame) => frame.sampleRate === 48000 && frame.channels === 1), '48 kHz mono')
+    t.ok(frames.some((frame) => peakOf(frame.data) > 2000), `heard the beep (loudest frame peak ${Math.max(...frames.map((frame) => peakOf(frame.data)))})`)
+  } finally {
+    await client.disconnect()
+  }
+
+  // The user has gone: the agent leaves.
+  await waitFor('the agent to leave', async () => (await agentsIn(roomName)).length === 0 ? true : undefined).catch(async (err) => {
+    t.comment('DEBUG participants ' + JSON.stringify((await rooms.listParticipants(roomName)).map(p => ({ id: p.identity, kind: p.kind, state: p.state }))))
+    t.comment('DEBUG logs\n' + worker.logs.map(l => JSON.stringify(l)).join('\n'))
+    throw err
+  })
+  t.pass('the agent left the room')
+  t.match(await worker.waitForLog(isLeaving(roomName)), { reason: 'user left' })
+  await rooms.deleteRoom(roomName)
+})
+
+t.test('bad dispatch metadata is logged and the agent serves anyway, as the default agent type', async (t) => {
+  const roomName = await createDispatchedRoom(AGENT_NAME, () => 'not json')
+  const agent = await waitFor('the agent to join', async () => {
+    const [found] = await agentsIn(roomName)
+    return found?.attributes[AGENT_TYPE_ATTRIBUTE] !== undefined ? found : undefined
+  })
+  t.equal(agent.attributes[AGENT_TYPE_ATTRIBUTE], 'general')
+  const warning = await worker.waitForLog((line) => line.msg === 'dispatch metadata is incomplete; serving anyway' && line.rawMetadata === 'not json')
+  t.same(warning.problems, ['metadata is not JSON'])
+  // Deleting the room disconnects the agent, which ends its job.
+  await rooms.deleteRoom(roomName)
+})
+
+t.test('an agent whose user never comes leaves after AGENT_USER_WAIT_SECONDS', async (t) => {
+  const roomName = await createDispatchedRoom(IMPATIENT_AGENT_NAME, (name) => JSON.stringify({ user_id: 'user-2', agent_type: 'diet', room_name: name }))
+  await waitFor('the agent to join', async () => (await agentsIn(roomName)).length > 0 ? true : undefined)
+  t.match(await impatientWorker.waitForLog(isLeaving(roomName)), { reason: 'no user joined' })
+  await waitFor('the agent to leave', async () => (await agentsIn(roomName)).length === 0 ? true : undefined)
+  t.pass('the agent left the empty room')
+  await rooms.deleteRoom(roomName)
+})
+
+t.test('the worker refuses bad configuration with one message and a non-zero exit', async (t) => {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME }
+  const child = spawn(process.execPath, ['--import', 'tsx', 'agent/worker.ts', 'start'], {
+    cwd: root,
+    env: {
+      ...env,
+      LIVEKIT_URL: livekit.url,
+      LIVEKIT_API_KEY: livekit.apiKey,
+      LIVEKIT_API_SECRET: livekit.apiSecret,
+      LIVEKIT_AGENT_NAME: '',
+      LIVEKIT_WORKER_NUM_IDLE: '0',
+      AGENT_HEALTH_PORT: '70000'
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const code = await Promise.race([
+    new Promise<number | null>((resolve) => child.once('exit', resolve)),
+    sleep(20_000, 'timeout' as const, { ref: false })
+  ])
+  if (code === 'timeout') child.kill('SIGKILL')
+  t.equal(code, 1, 'exit code 1')
+  t.equal(stderr.trim().split('\n').length, 1, 'one line')
+  t.match(stderr, /^Invalid configuration: /)
+  for (const key of ['LIVEKIT_AGENT_NAME', 'LIVEKIT_WORKER_NUM_IDLE', 'AGENT_HEALTH_PORT']) t.match(stderr, key, `names ${key}`)
+})

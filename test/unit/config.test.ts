@@ -1,0 +1,78 @@
+import t from 'tap'
+import { loadConfig } from '../../src/config.js'
+
+const required = {
+  LIVEKIT_URL: 'wss://livekit.example.com',
+  LIVEKIT_API_KEY: 'key',
+  LIVEKIT_API_SECRET: 'secret',
+  JWT_SECRET: 'jwt-secret'
+}
+
+function load (data: Record<string, unknown>) {
+  return loadConfig({ env: false, dotenv: false, data })
+}
+
+t.test('defaults', async (t) => {
+  const config = load(required)
+  t.equal(config.LIVEKIT_WORKER_NUM_IDLE, 2)
+  t.equal(config.HOST, '0.0.0.0')
+  t.equal(config.PORT, 3000)
+  t.equal(config.LOG_LEVEL, 'info')
+  t.equal(config.LIVEKIT_REQUEST_TIMEOUT_MS, 5000)
+})
+
+t.test('values from the environment are coerced and kept', async (t) => {
+  const config = load({ ...required, LIVEKIT_WORKER_NUM_IDLE: '4', PORT: '8080', LOG_LEVEL: 'debug', LIVEKIT_REQUEST_TIMEOUT_MS: '2500' })
+  t.equal(config.LIVEKIT_WORKER_NUM_IDLE, 4)
+  t.equal(config.PORT, 8080)
+  t.equal(config.LOG_LEVEL, 'debug')
+  t.equal(config.LIVEKIT_REQUEST_TIMEOUT_MS, 2500)
+})
+
+for (const key of Object.keys(required)) {
+  t.test(`missing ${key} fails, naming it`, async (t) => {
+    const data: Record<string, unknown> = { ...required }
+    delete data[key]
+    t.throws(() => load(data), new RegExp(`^Invalid configuration: ${key} is required$`))
+  })
+}
+
+t.test('one message names every bad key, and never a secret value', async (t) => {
+  const error = t.throws(() => load({
+    LIVEKIT_API_SECRET: 'super-secret-value',
+    LIVEKIT_URL: 'ftp://livekit',
+    LIVEKIT_WORKER_NUM_IDLE: '0',
+    PORT: 'eighty',
+    LOG_LEVEL: 'loud'
+  })) as Error
+  for (const key of ['LIVEKIT_API_KEY', 'JWT_SECRET', 'LIVEKIT_URL', 'LIVEKIT_WORKER_NUM_IDLE', 'PORT', 'LOG_LEVEL']) {
+    t.match(error.message, key)
+  }
+  t.match(error.message, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent')
+  t.notMatch(error.message, 'super-secret-value')
+})
+
+t.test('LIVEKIT_WORKER_NUM_IDLE must be an integer >= 1', async (t) => {
+  for (const value of ['0', '-1', '1.5', 'two']) {
+    t.throws(() => load({ ...required, LIVEKIT_WORKER_NUM_IDLE: value }), /LIVEKIT_WORKER_NUM_IDLE/, value)
+  }
+  t.equal(load({ ...required, LIVEKIT_WORKER_NUM_IDLE: '1' }).LIVEKIT_WORKER_NUM_IDLE, 1)
+})
+
+t.test('LIVEKIT_URL takes the four LiveKit schemes only', async (t) => {
+  for (const url of ['ws://127.0.0.1:7880', 'wss://x.livekit.cloud', 'http://127.0.0.1:7880', 'https://lk.example.com/']) {
+    t.equal(load({ ...required, LIVEKIT_URL: url }).LIVEKIT_URL, url)
+  }
+  for (const url of ['127.0.0.1:7880', 'ftp://x', 'ws://', '']) {
+    t.throws(() => load({ ...required, LIVEKIT_URL: url }), /LIVEKIT_URL/, url)
+  }
+})
+
+t.test('the environment is read, and wins over a .env file', async (t) => {
+  const dir = t.testdir({ '.env': 'LIVEKIT_API_KEY=from-dotenv\nPORT=4000\n' })
+  t.chdir(dir)
+  t.intercept(process, 'env', { value: { ...required, LIVEKIT_API_KEY: 'from-env' } })
+  const config = loadConfig()
+  t.equal(config.LIVEKIT_API_KEY, 'from-env')
+  t.equal(config.PORT, 4000)
+})

@@ -1,0 +1,43 @@
+import { ServerError } from 'livekit-server-sdk'
+import t from 'tap'
+import { toServiceError } from '../../src/livekit-errors.js'
+
+function mapped (err: unknown) {
+  return toServiceError(err, 1500) as Error & { statusCode?: number, expose?: boolean, headers?: Record<string, string> }
+}
+
+t.test('a timeout is a 504 that says how long was waited', async (t) => {
+  const error = mapped(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
+  t.equal(error.statusCode, 504)
+  t.equal(error.message, 'LiveKit did not answer within 1500 ms')
+  t.equal(error.expose, true)
+})
+
+t.test('a refused connection is a 503 with Retry-After', async (t) => {
+  const error = mapped(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }))
+  t.equal(error.statusCode, 503)
+  t.equal(error.message, 'LiveKit is unreachable')
+  t.same(error.headers, { 'retry-after': '5' })
+})
+
+t.test('LiveKit\'s own errors map to deliberate statuses', async (t) => {
+  const cases: Array<[ServerError, number, string]> = [
+    [new ServerError('Not Found', 'room not found', 404, 'not_found'), 404, 'Session not found'],
+    [new ServerError('Unauthorized', 'invalid token', 401, undefined), 502, 'LiveKit refused the service\'s API credentials'],
+    [new ServerError('Forbidden', 'no permission', 403, 'permission_denied'), 502, 'LiveKit refused the service\'s API credentials'],
+    [new ServerError('Too Many Requests', 'slow down', 429, 'resource_exhausted'), 503, 'LiveKit is over capacity'],
+    [new ServerError('Internal Server Error', 'boom', 500, 'internal'), 502, 'LiveKit failed (500)'],
+    [new ServerError('Bad Request', 'bad', 400, 'invalid_argument'), 502, 'LiveKit rejected the request (invalid_argument)']
+  ]
+  for (const [err, status, message] of cases) {
+    const error = mapped(err)
+    t.equal(error.statusCode, status, message)
+    t.equal(error.message, message)
+  }
+})
+
+t.test('anything else is passed on, to be logged and masked as a 500', async (t) => {
+  const original = new RangeError('unexpected')
+  t.equal(mapped(original), original)
+  t.equal(mapped('a string').message, 'a string')
+})

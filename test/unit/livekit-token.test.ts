@@ -1,0 +1,61 @@
+import fc from 'fast-check'
+import { TokenVerifier } from 'livekit-server-sdk'
+import t from 'tap'
+import { createLivekit, TOKEN_TTL_SECONDS } from '../../src/livekit.js'
+import { newRoomName } from '../../src/room-name.js'
+
+const config = {
+  LIVEKIT_URL: 'ws://127.0.0.1:7880',
+  LIVEKIT_API_KEY: 'testkey',
+  LIVEKIT_API_SECRET: 'test-secret-that-is-at-least-32-characters',
+  LIVEKIT_REQUEST_TIMEOUT_MS: 1000
+}
+const livekit = createLivekit(config)
+const verifier = new TokenVerifier(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET)
+
+t.test('a token LiveKit accepts, for exactly this user and room, for 6 hours', async (t) => {
+  const { token, expiresAt } = await livekit.issueToken({ identity: 'user-1', name: 'user-1@example.com', room: 'fitness-voice-user-1-0a1b2c3d' })
+  t.type(token, 'string')
+  t.ok(token.length > 0)
+  const claims = await verifier.verify(token)
+  t.equal(claims.sub, 'user-1')
+  t.equal(claims.name, 'user-1@example.com')
+  t.equal(claims.iss, config.LIVEKIT_API_KEY)
+  t.same(claims.video, {
+    roomJoin: true,
+    room: 'fitness-voice-user-1-0a1b2c3d',
+    canPublish: true,
+    canSubscribe: true,
+    canPublishData: true
+  })
+  t.equal(TOKEN_TTL_SECONDS, 21600)
+  t.equal((claims.exp ?? 0) - (claims.nbf ?? 0), 21600)
+  t.equal(expiresAt.getTime(), (claims.exp ?? 0) * 1000)
+})
+
+t.test('permission flags can be narrowed', async (t) => {
+  const { token } = await livekit.issueToken({ identity: 'u', name: 'u', room: 'r', canPublish: false, canSubscribe: true, canPublishData: false })
+  const { video } = await verifier.verify(token)
+  t.equal(video?.canPublish, false)
+  t.equal(video?.canPublishData, false)
+})
+
+t.test('a token signed with another secret is refused by LiveKit\'s verifier', async (t) => {
+  const other = createLivekit({ ...config, LIVEKIT_API_SECRET: 'another-secret-that-is-at-least-32-chars' })
+  const { token } = await other.issueToken({ identity: 'u', name: 'u', room: 'r' })
+  await t.rejects(verifier.verify(token))
+})
+
+t.test('property: every issued token is valid for its identity, name and room', async (t) => {
+  await fc.assert(fc.asyncProperty(
+    fc.string({ minLength: 1, maxLength: 128 }),
+    fc.emailAddress(),
+    async (userId, email) => {
+      const room = newRoomName(userId)
+      const { token } = await livekit.issueToken({ identity: userId, name: email, room })
+      const claims = await verifier.verify(token)
+      return claims.sub === userId && claims.name === email && claims.video?.room === room && claims.video.roomJoin === true
+    }
+  ), { numRuns: 150 })
+  t.pass('150 runs')
+})

@@ -72,25 +72,28 @@ function isPerson (participant: RemoteParticipant): boolean {
  * came within `waitMs`. No grace period after a person leaves: a client that drops off the
  * network stays a participant on the server while it may still resume, so a
  * ParticipantDisconnected is a real departure. Returns a function that stops watching.
+ *
+ * LiveKit tells the agent about a participant that publishes nothing only in batches, every
+ * 3 s (livekit-server's subscriberUpdateInterval). A person who joins without a microphone
+ * track and leaves within that window is never announced here; the agent then stays until the
+ * room's departure timeout closes the room, which also ends the job.
  */
 function watchPeople (room: Room, waitMs: number, onGone: (reason: string) => void): () => void {
   let seen = false
   const people = () => [...room.remoteParticipants.values()].filter(isPerson).length
   const noShow = setTimeout(() => { if (!seen) onGone('no user joined') }, waitMs)
   const onConnected = (participant: RemoteParticipant) => {
-    log().debug({ identity: participant.identity, kind: participant.kind, seen }, 'DEBUG participant connected')
     if (!isPerson(participant)) return
+    if (!seen) log().info({ room: room.name, identity: participant.identity }, 'user joined')
     seen = true
     clearTimeout(noShow)
   }
   const onDisconnected = (participant: RemoteParticipant) => {
-    log().debug({ identity: participant.identity, kind: participant.kind, seen, people: people() }, 'DEBUG participant disconnected')
     if (isPerson(participant) && seen && people() === 0) onGone('user left')
   }
   room.on(RoomEvent.ParticipantConnected, onConnected)
   room.on(RoomEvent.ParticipantDisconnected, onDisconnected)
   // People already in the room when the agent arrived.
-  log().debug({ n: room.remoteParticipants.size }, 'DEBUG watching')
   for (const participant of room.remoteParticipants.values()) onConnected(participant)
   return () => {
     clearTimeout(noShow)
@@ -143,7 +146,8 @@ export default defineAgent({
       logger.warn({ problems, rawMetadata: ctx.job.metadata.slice(0, 200) }, 'dispatch metadata is incomplete; serving anyway')
     }
 
-    await ctx.connect()
+    // Nothing to listen to: this agent has no speech recognition, so it subscribes to no track.
+    await ctx.connect(undefined, AutoSubscribe.SUBSCRIBE_NONE)
     logger.info({ room: ctx.room.name, ...metadata }, 'agent joined room')
     await ctx.room.localParticipant!.setAttributes({ [AGENT_TYPE_ATTRIBUTE]: metadata.agent_type })
     const stopTone = await playTone(ctx)

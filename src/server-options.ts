@@ -1,4 +1,5 @@
 import type { FastifyServerOptions } from 'fastify'
+import { sendError } from './schemas/error.js'
 import type { Config } from './config.js'
 
 /** Largest request body accepted; every body this service reads is a few hundred bytes. */
@@ -27,6 +28,13 @@ export function serverOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServer
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' }
     },
     bodyLimit: BODY_LIMIT,
+    // Longer than any valid room name, so that the route's schema, not the router, refuses a long one.
+    routerOptions: { maxParamLength: 1024 },
+    // Requests the router refuses before any route (bad URL encoding, a huge path parameter) get the one error body.
+    frameworkErrors: (error, request, reply) => {
+      request.log.info({ code: error.code }, 'request refused by the router')
+      return sendError(reply, 400, error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is too long' : 'The URL is malformed')
+    },
     requestIdHeader: 'x-request-id',
     // A request that is not answered in this time is cut off; LiveKit calls time out well before.
     requestTimeout: 30_000,

@@ -1,7 +1,6 @@
-import { STATUS_CODES } from 'node:http'
-import type { FastifyError, FastifyReply } from 'fastify'
+import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ErrorBody } from '../../src/schemas/error.js'
+import { sendError } from '../../src/schemas/error.js'
 
 interface ServiceError extends FastifyError {
   /** Set by http-errors: the message is safe to show even on a 5xx (our own upstream errors). */
@@ -22,12 +21,8 @@ function validationMessage (error: ServiceError): string {
   if (Array.isArray(allowed)) return `${error.message}: ${allowed.join(', ')}`
   const extra = first?.params.additionalProperty
   if (typeof extra === 'string') return `${error.message}: '${extra.slice(0, 64)}'`
+  if (first?.keyword === 'pattern') return `${error.validationContext ?? 'request'}${first.instancePath} contains a character that is not allowed`
   return error.message
-}
-
-function sendError (reply: FastifyReply, statusCode: number, message: string): FastifyReply {
-  const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
-  return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
 }
 
 /**
@@ -44,11 +39,17 @@ export default fp(async function errorHandlerPlugin (fastify) {
     if (error.headers !== undefined) void reply.headers(error.headers)
     const message = error.validation !== undefined
       ? validationMessage(error)
-      : statusCode < 500 || error.expose === true ? error.message : 'Internal Server Error'
+      : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+        ? 'Only JSON bodies are accepted (Content-Type: application/json)'
+        : statusCode < 500 || error.expose === true ? error.message : 'Internal Server Error'
     return sendError(reply, statusCode, message)
   })
 
+  // Only JSON bodies are read: anything else is 415, not a string the schemas then refuse.
+  fastify.removeContentTypeParser('text/plain')
+
   fastify.setNotFoundHandler(function notFoundHandler (request, reply) {
-    return sendError(reply, 404, `Route ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]} not found`)
+    const path = (request.url.split('?')[0] ?? '').slice(0, 200)
+    return sendError(reply, 404, `Route ${request.method} ${path} not found`)
   })
 }, { name: 'error-handler' })

@@ -1,4 +1,6 @@
+import { STATUS_CODES } from 'node:http'
 import { Type, type Static } from '@sinclair/typebox'
+import type { FastifyReply } from 'fastify'
 
 /** The one body of every 4xx and 5xx answer, exactly what the error handler sends. */
 export const ErrorSchema = Type.Object({
@@ -12,4 +14,10 @@ export type ErrorBody = Static<typeof ErrorSchema>
 /** Response schemas for the given error statuses, to spread into a route's `response`. */
 export function errorResponses<const S extends number> (...statuses: S[]): Record<S, typeof ErrorSchema> {
   return Object.fromEntries(statuses.map((status) => [status, ErrorSchema])) as Record<S, typeof ErrorSchema>
+}
+
+/** Sends the one error body. */
+export function sendError (reply: FastifyReply, statusCode: number, message: string): FastifyReply {
+  const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
+  return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
 }

@@ -29,7 +29,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: StartedSessionSchema, ...errorResponses(400, 401, 413, 415, 500), ...upstreamErrors }
     },
     // A POST with no body at all starts a `general` session.
-    preValidation: async (request) => { request.body ??= {} }
+    preValidation: async (request) => { if (request.body === undefined) request.body = {} }
   }, async (request) => {
     return await sessions.start(request.user, request.body.agent_type ?? DEFAULT_AGENT_TYPE)
   })

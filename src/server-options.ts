@@ -1,4 +1,4 @@
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import { sendError } from './schemas/error.js'
 import type { Config } from './config.js'
 
@@ -20,12 +20,27 @@ export const REDACTED_PATHS = [
   '*.JWT_SECRET'
 ]
 
+// Something shaped like a JWT (a user's or a LiveKit token), wherever a client put it in a URL.
+const JWT_SHAPED = /eyJ[\w-]*\.[\w-]*\.?[\w-]*/g
+
+/** The request as logged: its URL with anything token-shaped censored. */
+function requestForLog (request: FastifyRequest): Record<string, unknown> {
+  if (typeof request.url !== 'string') return request as unknown as Record<string, unknown>
+  return {
+    method: request.method,
+    url: request.url.replace(JWT_SHAPED, '[redacted]'),
+    host: request.host,
+    remoteAddress: request.ip
+  }
+}
+
 /** Options of the Fastify instance, shared by the server and the tests so both run the same app. */
 export function serverOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServerOptions {
   return {
     logger: {
       level: config.LOG_LEVEL,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' }
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      serializers: { req: requestForLog }
     },
     bodyLimit: BODY_LIMIT,
     // Longer than any valid room name, so that the route's schema, not the router, refuses a long one.

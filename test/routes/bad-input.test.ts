@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import type { InjectOptions } from 'fastify'
 import { createHmac } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
@@ -13,7 +14,7 @@ function isErrorBody (body: unknown, statusCode: number): boolean {
   return code === statusCode && typeof error === 'string' && typeof message === 'string' && Object.keys(rest).length === 0
 }
 
-async function expectError (t: Test, request: Parameters<typeof app.inject>[0], statusCode: number, message?: RegExp) {
+async function expectError (t: Test, request: InjectOptions, statusCode: number, message?: RegExp) {
   const response = await app.inject(request)
   t.equal(response.statusCode, statusCode, JSON.stringify(request).slice(0, 120))
   t.ok(isErrorBody(response.json(), statusCode), 'the one error body')

@@ -1,0 +1,62 @@
+import { createServer, type Socket } from 'node:net'
+import t from 'tap'
+import { freePort } from '../../scripts/livekit-server.js'
+import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
+
+const ROUTES = [
+  ['POST', '/api/v1/voice-sessions/start'],
+  ['GET', '/api/v1/voice-sessions/active'],
+  ['GET', '/api/v1/voice-sessions/fitness-voice-alice-0a1b2c3d/status'],
+  ['DELETE', '/api/v1/voice-sessions/fitness-voice-alice-0a1b2c3d']
+] as const
+
+t.test('LiveKit unreachable: 503 with Retry-After on every route; recovers by itself when LiveKit is back', async (t) => {
+  const port = await freePort()
+  const app = await build(t, { LIVEKIT_URL: `ws://127.0.0.1:${port}`, LIVEKIT_REQUEST_TIMEOUT_MS: 2000 })
+  const alice = bearer(userToken(app, 'alice'))
+  for (const [method, url] of ROUTES) {
+    const response = await app.inject({ method, url, headers: alice })
+    t.equal(response.statusCode, 503, `${method} ${url}`)
+    t.same(response.json(), { statusCode: 503, error: 'Service Unavailable', message: 'LiveKit is unreachable' })
+    t.equal(response.headers['retry-after'], '5')
+  }
+
+  const livekit = await startLivekit(t, { port, apiKey: app.config.LIVEKIT_API_KEY, apiSecret: app.config.LIVEKIT_API_SECRET })
+  t.equal(livekit.port, port)
+  const started = await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: alice })
+  t.equal(started.statusCode, 200, 'the same instance works once LiveKit is up')
+  const status = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${started.json().room_name}/status`, headers: alice })
+  t.equal(status.statusCode, 200)
+})
+
+t.test('LiveKit accepting connections but never answering: 504 after the configured timeout, never a hang', async (t) => {
+  const sockets = new Set<Socket>()
+  const silent = createServer((socket) => { sockets.add(socket) })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    silent.close()
+  })
+  const address = silent.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const app = await build(t, { LIVEKIT_URL: `ws://127.0.0.1:${port}`, LIVEKIT_REQUEST_TIMEOUT_MS: 300 })
+  const alice = bearer(userToken(app, 'alice'))
+  for (const [method, url] of ROUTES) {
+    const response = await app.inject({ method, url, headers: alice })
+    t.equal(response.statusCode, 504, `${method} ${url}`)
+    t.same(response.json(), { statusCode: 504, error: 'Gateway Timeout', message: 'LiveKit did not answer within 300 ms' })
+  }
+  t.ok(sockets.size > 0, 'the service really did call the silent server')
+})
+
+t.test('LiveKit refusing the service\'s credentials: 502, and no room is touched', async (t) => {
+  const livekit = await startLivekit(t)
+  const app = await build(t, { ...livekitConfig(livekit), LIVEKIT_API_SECRET: 'a-wrong-secret-that-is-at-least-32-chars' })
+  const alice = bearer(userToken(app, 'alice'))
+  for (const [method, url] of ROUTES) {
+    const response = await app.inject({ method, url, headers: alice })
+    t.equal(response.statusCode, 502, `${method} ${url}`)
+    t.equal(response.json().message, 'LiveKit refused the service\'s API credentials')
+    t.notMatch(response.body, 'a-wrong-secret')
+  }
+})

@@ -80,8 +80,14 @@ function isPerson (participant: RemoteParticipant): boolean {
  */
 function watchPeople (room: Room, waitMs: number, onGone: (reason: string) => void): () => void {
   let seen = false
+  let gone = false
+  const leave = (reason: string) => {
+    if (gone) return
+    gone = true
+    onGone(reason)
+  }
   const people = () => [...room.remoteParticipants.values()].filter(isPerson).length
-  const noShow = setTimeout(() => { if (!seen) onGone('no user joined') }, waitMs)
+  const noShow = setTimeout(() => { if (!seen) leave('no user joined') }, waitMs)
   const onConnected = (participant: RemoteParticipant) => {
     if (!isPerson(participant)) return
     if (!seen) log().info({ room: room.name, identity: participant.identity }, 'user joined')
@@ -89,7 +95,7 @@ function watchPeople (room: Room, waitMs: number, onGone: (reason: string) => vo
     clearTimeout(noShow)
   }
   const onDisconnected = (participant: RemoteParticipant) => {
-    if (isPerson(participant) && seen && people() === 0) onGone('user left')
+    if (isPerson(participant) && seen && people() === 0) leave('user left')
   }
   room.on(RoomEvent.ParticipantConnected, onConnected)
   room.on(RoomEvent.ParticipantDisconnected, onDisconnected)

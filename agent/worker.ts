@@ -12,9 +12,6 @@ import { fileURLToPath } from 'node:url'
 import { cli, InferenceRunner, ServerOptions, type AgentServer } from '@livekit/agents'
 import { loadAgentConfig, type AgentConfig } from './config.js'
 
-// dotenv (read by env-schema) otherwise prints a banner to stdout, among the JSON log lines.
-process.env.DOTENV_CONFIG_QUIET ??= 'true'
-
 let config: AgentConfig
 try {
   config = loadAgentConfig()

@@ -83,7 +83,7 @@ export function loadEnv<T extends TObject> (schema: T, options: LoadConfigOption
       schema: structuredClone(schema),
       data: options.data ?? {},
       env: options.env ?? true,
-      dotenv: options.dotenv ?? true
+      dotenv: (options.dotenv ?? true) && { quiet: true }
     })
   } catch (err) {
     const errors = (err as EnvSchemaError).errors
@@ -94,6 +94,7 @@ export function loadEnv<T extends TObject> (schema: T, options: LoadConfigOption
       if (problems.has(key)) continue
       if (error.keyword === 'required') problems.set(key, 'is required')
       else if (error.keyword === 'const' || error.keyword === 'anyOf') problems.set(key, `must be one of ${allowedValues(schema, key)}`)
+      else if (error.keyword === 'pattern') problems.set(key, 'must be a URL starting with ws://, wss://, http:// or https://')
       else problems.set(key, error.message ?? 'is invalid')
     }
     const list = [...problems].map(([key, problem]) => `${key} ${problem}`).join('; ')

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Test } from 'tap'
 import { startLivekitServer, type LivekitServerOptions, type RunningLivekit } from '../scripts/livekit-server.js'
+import { signHs256 } from '../scripts/user-jwt.js'
 import app from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { serverOptions } from '../src/server-options.js'
@@ -57,3 +58,6 @@ export function userToken (fastify: FastifyInstance, sub: string, email = `${sub
 export function bearer (token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` }
 }
+
+
+export { signHs256 }

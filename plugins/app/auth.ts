@@ -4,7 +4,6 @@ import fp from 'fastify-plugin'
 import { MAX_USER_ID_LENGTH } from '../../src/room-name.js'
 import type { SessionUser } from '../../src/sessions.js'
 
-
 declare module '@fastify/jwt' {
   interface FastifyJWT {
     payload: { sub?: string, email?: string }

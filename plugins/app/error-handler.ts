@@ -36,7 +36,7 @@ export default fp(async function errorHandlerPlugin (fastify) {
     if (statusCode >= 500) {
       request.log.error({ err: error }, 'request failed')
     }
-    if (error.headers !== undefined) void reply.headers(error.headers)
+    if (error.headers !== undefined) reply.headers(error.headers)
     const message = error.validation !== undefined
       ? validationMessage(error)
       : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'

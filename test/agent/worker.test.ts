@@ -53,8 +53,14 @@ async function waitFor<T> (what: string, check: () => Promise<T | undefined>, ti
 }
 
 async function agentsIn (room: string): Promise<ParticipantInfo[]> {
-  const participants = await rooms.listParticipants(room)
-  return participants.filter((participant) => participant.kind === Kind.AGENT)
+  try {
+    const participants = await rooms.listParticipants(room)
+    return participants.filter((participant) => participant.kind === Kind.AGENT)
+  } catch (err) {
+    const { exitCode, signalCode } = livekit.process
+    if (exitCode === null && signalCode === null) throw err
+    throw new Error(`livekit-server is gone (exit ${exitCode ?? signalCode}), it crashed or something outside this test stopped it`, { cause: err })
+  }
 }
 
 /** A room like the service's, with a dispatch of `agentName` whose metadata is `metadata(room name)`. */

@@ -1,8 +1,7 @@
 import fc from 'fast-check'
 import type { InjectOptions } from 'fastify'
-import { createHmac } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
+import { bearer, build, livekitConfig, signHs256, startLivekit, userToken } from '../helper.js'
 
 const livekit = await startLivekit(t)
 const app = await build(t, livekitConfig(livekit))
@@ -90,7 +89,7 @@ t.test('bad or unusable JWTs: 401', async (t) => {
     ['no header', {}, /Missing bearer token/],
     ['not bearer', { authorization: 'Basic YWxpY2U6cHc=' }, /Missing bearer token/],
     ['garbage', { authorization: 'Bearer not-a-jwt' }, /Invalid bearer token/],
-    ['wrong secret', bearer(signWith('another-secret', { sub: 'alice' })), /Invalid bearer token/],
+    ['wrong secret', bearer(signHs256('another-secret', { sub: 'alice' })), /Invalid bearer token/],
     ['expired', bearer(app.jwt.sign({ sub: 'alice' }, { expiresIn: -10 })), /Bearer token expired/],
     ['no sub', bearer(app.jwt.sign({ email: 'alice@example.com' })), /no usable subject/],
     ['empty sub', bearer(app.jwt.sign({ sub: '' })), /no usable subject/],
@@ -103,12 +102,6 @@ t.test('bad or unusable JWTs: 401', async (t) => {
     t.equal(response.headers['www-authenticate'], 'Bearer', label)
   }
 })
-
-function signWith (secret: string, payload: object): string {
-  const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url')
-  const body = Buffer.from(JSON.stringify(payload)).toString('base64url')
-  return `${header}.${body}.${createHmac('sha256', secret).update(`${header}.${body}`).digest('base64url')}`
-}
 
 function unsigned (payload: object): string {
   return `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`

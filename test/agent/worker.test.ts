@@ -180,6 +180,17 @@ t.test('an agent whose user never comes leaves after AGENT_USER_WAIT_SECONDS', a
   await rooms.deleteRoom(roomName)
 })
 
+t.test('a killed worker, restarted, serves dispatches again; SIGTERM stops it', async (t) => {
+  const restarted = await impatientWorker.restart()
+  t.not(impatientWorker.process.signalCode, null, 'the old worker is dead')
+  t.not(restarted.process.pid, impatientWorker.process.pid)
+  const roomName = await createDispatchedRoom(IMPATIENT_AGENT_NAME, (name) => JSON.stringify({ user_id: 'user-3', agent_type: 'tracker', room_name: name }))
+  await waitFor('the agent to join', async () => (await agentsIn(roomName)).length > 0 ? true : undefined)
+  t.match(await restarted.waitForLog(isLeaving(roomName)), { reason: 'no user joined' }, 'the new worker ran the job')
+  await rooms.deleteRoom(roomName)
+  t.equal(await restarted.stop(), 143, 'exit code 143 after SIGTERM')
+})
+
 t.test('the worker refuses bad configuration with one message and a non-zero exit', async (t) => {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME }
   const child = spawn(process.execPath, ['--import', 'tsx', 'agent/worker.ts', 'start'], {

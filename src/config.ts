@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { envSchema } from 'env-schema'
+import { AGENT_TYPES } from './agent-types.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -23,6 +24,16 @@ export const LivekitConfigSchema = Type.Object({
   })
 })
 
+const AGENT_TYPE_NAME = `(${AGENT_TYPES.join('|')})\\s*=\\s*[^,=\\s]+`
+// `type=name` pairs separated by commas, each type one of the agent types.
+const AGENT_NAMES_PATTERN = `^\\s*(${AGENT_TYPE_NAME}\\s*(,\\s*${AGENT_TYPE_NAME}\\s*)*)?$`
+
+/** What a value that does not match its pattern should look like. */
+const PATTERN_HINTS: Record<string, string> = {
+  LIVEKIT_URL: 'must be a URL starting with ws://, wss://, http:// or https://',
+  LIVEKIT_AGENT_NAMES: `must be type=agent-name pairs separated by commas, each type one of ${AGENT_TYPES.join(', ')}`
+}
+
 export const ConfigSchema = Type.Composite([
   LivekitConfigSchema,
   Type.Object({
@@ -33,6 +44,27 @@ export const ConfigSchema = Type.Composite([
     HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP server listens on' }),
     PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'Port the HTTP server listens on (0 = any free port)' }),
     LOG_LEVEL: LogLevelSchema,
+    LIVEKIT_AGENT_NAME: Type.String({
+      default: '',
+      description: 'The voice agent dispatched into every session (its worker\'s agent name); empty = no explicit dispatch'
+    }),
+    LIVEKIT_AGENT_NAMES: Type.String({
+      default: '',
+      pattern: AGENT_NAMES_PATTERN,
+      description: 'Per-agent-type overrides of LIVEKIT_AGENT_NAME, e.g. `workout=coach-agent,diet=diet-agent`'
+    }),
+    AGENT_JOIN_TIMEOUT_MS: Type.Integer({
+      minimum: 1000,
+      maximum: 300_000,
+      default: 10_000,
+      description: 'How long a dispatched agent has to join before the service dispatches it again'
+    }),
+    AGENT_DISPATCH_ATTEMPTS: Type.Integer({
+      minimum: 1,
+      maximum: 30,
+      default: 6,
+      description: 'Dispatches per session, the first included, before its agent is reported missing'
+    }),
     LIVEKIT_REQUEST_TIMEOUT_MS: Type.Integer({
       minimum: 100,
       maximum: 60000,
@@ -94,7 +126,7 @@ export function loadEnv<T extends TObject> (schema: T, options: LoadConfigOption
       if (problems.has(key)) continue
       if (error.keyword === 'required') problems.set(key, 'is required')
       else if (error.keyword === 'const' || error.keyword === 'anyOf') problems.set(key, `must be one of ${allowedValues(schema, key)}`)
-      else if (error.keyword === 'pattern') problems.set(key, 'must be a URL starting with ws://, wss://, http:// or https://')
+      else if (error.keyword === 'pattern') problems.set(key, PATTERN_HINTS[key] ?? 'is malformed')
       else problems.set(key, error.message ?? 'is invalid')
     }
     const list = [...problems].map(([key, problem]) => `${key} ${problem}`).join('; ')

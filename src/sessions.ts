@@ -1,12 +1,13 @@
 import { httpErrors } from '@fastify/sensible'
 import type { Static } from '@sinclair/typebox'
 import type { Room } from 'livekit-server-sdk'
+import type { AgentDispatch, AgentState } from './agent-dispatch.js'
 import type { AgentType } from './agent-types.js'
 import type { Livekit } from './livekit.js'
 import { toServiceError } from './livekit-errors.js'
-import { presenceOf } from './room-presence.js'
+import { presenceOf, type RoomPresence } from './room-presence.js'
 import { isSessionRoomName, newRoomName } from './room-name.js'
-import type { ActiveSessionsSchema, EndedSessionSchema, SessionStatusSchema, StartedSessionSchema } from './schemas/voice-session.js'
+import type { ActiveSessionsSchema, EndedSessionSchema, SessionStatusSchema, SessionTokenSchema, StartedSessionSchema } from './schemas/voice-session.js'
 import { parseSessionMetadata, sessionMetadata, type SessionMetadata } from './session-metadata.js'
 
 /** The signed-in user a session belongs to: the app JWT's `sub` and `email`. */
@@ -27,6 +28,7 @@ export const MAX_PARTICIPANTS = 2
 
 export interface SessionsOptions {
   livekit: Livekit
+  agents: AgentDispatch
   requestTimeoutMs: number
 }
 
@@ -36,6 +38,11 @@ export function sessionsOf<R extends Pick<Room, 'metadata'>> (rooms: readonly R[
     const metadata = parseSessionMetadata(room.metadata)
     return metadata?.user_id === userId ? [{ room, metadata }] : []
   })
+}
+
+/** The name the user has in the room: the email, or the id when the JWT has none. */
+export function displayName (user: SessionUser): string {
+  return user.email === '' ? user.id : user.email
 }
 
 /** When LiveKit created the room; `creationTime` is a bigint of seconds, `creationTimeMs` finer when set. */
@@ -48,7 +55,7 @@ export function createdAtOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>
  * The one module that speaks to LiveKit: starts, reads, lists and ends voice sessions
  * and maps LiveKit's failures to deliberate HTTP errors. Routes only call this.
  */
-export function createSessions ({ livekit, requestTimeoutMs }: SessionsOptions) {
+export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsOptions) {
   const { rooms } = livekit
 
   async function call<T> (request: () => Promise<T>): Promise<T> {
@@ -69,31 +76,51 @@ export function createSessions ({ livekit, requestTimeoutMs }: SessionsOptions) 
     return { room, metadata }
   }
 
-  async function peopleIn (roomName: string): Promise<ReturnType<typeof presenceOf>> {
+  function agentStateOf (room: Room, metadata: SessionMetadata, presence: RoomPresence): AgentState {
+    return agents.stateOf(metadata.agent_type, presence.agentConnected, Date.now() - new Date(createdAtOf(room)).getTime())
+  }
+
+  async function peopleIn (roomName: string): Promise<RoomPresence> {
     return presenceOf(await call(() => rooms.listParticipants(roomName)))
   }
 
+  async function issueToken (user: SessionUser, roomName: string): Promise<Static<typeof SessionTokenSchema>> {
+    const { token, expiresAt } = await livekit.issueToken({ identity: user.id, name: displayName(user), room: roomName })
+    return { room_name: roomName, token, livekit_url: livekit.url, expires_at: expiresAt.toISOString() }
+  }
+
+  /** Creates the session's room, with its agent dispatched into it, and a token that joins it. */
   async function start (user: SessionUser, agentType: AgentType): Promise<Static<typeof StartedSessionSchema>> {
     const roomName = newRoomName(user.id)
     const metadata = sessionMetadata(user.id, agentType, new Date())
+    const dispatch = { user_id: user.id, agent_type: agentType, room_name: roomName }
     await call(() => rooms.createRoom({
       name: roomName,
       metadata: JSON.stringify(metadata),
       emptyTimeout: EMPTY_TIMEOUT_SECONDS,
       departureTimeout: DEPARTURE_TIMEOUT_SECONDS,
-      maxParticipants: MAX_PARTICIPANTS
+      maxParticipants: MAX_PARTICIPANTS,
+      // In the room itself: LiveKit ignores a token's dispatch for a room that already exists.
+      agents: agents.roomDispatches(agentType, dispatch)
     }))
-    const { token, expiresAt } = await livekit.issueToken({ identity: user.id, name: user.email || user.id, room: roomName })
-    return { room_name: roomName, token, livekit_url: livekit.url, agent_type: agentType, expires_at: expiresAt.toISOString() }
+    agents.watch(dispatch)
+    return { ...await issueToken(user, roomName), agent_type: agentType }
+  }
+
+  /** A fresh token for the owner of a live session, e.g. to reconnect after the first one expired. */
+  async function refreshToken (user: SessionUser, roomName: string): Promise<Static<typeof SessionTokenSchema>> {
+    await ownedRoom(user, roomName)
+    return await issueToken(user, roomName)
   }
 
   async function status (user: SessionUser, roomName: string): Promise<Static<typeof SessionStatusSchema>> {
-    const [{ room }, presence] = await Promise.all([ownedRoom(user, roomName), peopleIn(roomName)])
+    const [{ room, metadata }, presence] = await Promise.all([ownedRoom(user, roomName), peopleIn(roomName)])
     return {
       room_name: roomName,
       active: presence.people > 0,
       participants: presence.people,
       agent_connected: presence.agentConnected,
+      agent_state: agentStateOf(room, metadata, presence),
       created_at: createdAtOf(room)
     }
   }
@@ -101,21 +128,26 @@ export function createSessions ({ livekit, requestTimeoutMs }: SessionsOptions) 
   async function end (user: SessionUser, roomName: string): Promise<Static<typeof EndedSessionSchema>> {
     await ownedRoom(user, roomName)
     await call(() => rooms.deleteRoom(roomName))
+    agents.unwatch(roomName)
     return { status: 'ended', room_name: roomName }
   }
 
   async function listActive (user: SessionUser): Promise<Static<typeof ActiveSessionsSchema>> {
     const owned = sessionsOf(await call(() => rooms.listRooms()), user.id)
-    const sessions = await Promise.all(owned.map(async ({ room, metadata }) => ({
-      room_name: room.name,
-      agent_type: metadata.agent_type,
-      participants: (await peopleIn(room.name)).people,
-      created_at: createdAtOf(room)
-    })))
+    const sessions = await Promise.all(owned.map(async ({ room, metadata }) => {
+      const presence = await peopleIn(room.name)
+      return {
+        room_name: room.name,
+        agent_type: metadata.agent_type,
+        participants: presence.people,
+        agent_state: agentStateOf(room, metadata, presence),
+        created_at: createdAtOf(room)
+      }
+    }))
     return { sessions }
   }
 
-  return { start, status, end, listActive }
+  return { start, refreshToken, status, end, listActive }
 }
 
 export type Sessions = ReturnType<typeof createSessions>

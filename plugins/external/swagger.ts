@@ -21,7 +21,10 @@ export default fp(async function swaggerPlugin (fastify: FastifyInstance) {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The app\'s user JWT: `sub` is the user id, `email` the display name.' }
         }
       },
-      tags: [{ name: 'voice-sessions', description: 'Voice sessions of the signed-in user' }]
+      tags: [
+        { name: 'voice-sessions', description: 'Voice sessions of the signed-in user' },
+        { name: 'livekit', description: 'LiveKit\'s standard token endpoint, for client SDKs\' `TokenSource.endpoint`' }
+      ]
     }
   })
   await fastify.register(swaggerUi, { routePrefix: '/api/docs' })

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { AGENT_STATES, type AgentState } from '../agent-dispatch.js'
 import { AgentTypeSchema } from '../agent-types.js'
 import { MAX_ROOM_NAME_LENGTH } from '../room-name.js'
 
@@ -23,19 +24,38 @@ export const StartSessionBodySchema = Type.Object({
   agent_type: Type.Optional(AgentTypeSchema)
 }, { additionalProperties: false, description: 'An empty body starts a `general` session' })
 
+const TokenSchema = Type.String({ description: 'LiveKit access token for the user: joins this room only, for 6 hours' })
+const LivekitUrlSchema = Type.String({ description: 'The LiveKit server URL the client connects to' })
+const ExpiresAtSchema = Type.String({ format: 'date-time', description: 'When the token expires (ISO 8601)' })
+
 export const StartedSessionSchema = Type.Object({
   room_name: RoomNameSchema,
-  token: Type.String({ description: 'LiveKit access token for the user: joins this room only, for 6 hours' }),
-  livekit_url: Type.String({ description: 'The LiveKit server URL the client connects to' }),
+  token: TokenSchema,
+  livekit_url: LivekitUrlSchema,
   agent_type: AgentTypeSchema,
-  expires_at: Type.String({ format: 'date-time', description: 'When the token expires (ISO 8601)' })
+  expires_at: ExpiresAtSchema
 }, { description: 'A started voice session and the credentials to join it' })
+
+export const SessionTokenSchema = Type.Object({
+  room_name: RoomNameSchema,
+  token: TokenSchema,
+  livekit_url: LivekitUrlSchema,
+  expires_at: ExpiresAtSchema
+}, { description: 'A fresh token for a live session' })
+
+const AgentStateSchema = Type.Unsafe<AgentState>(Type.String({
+  enum: [...AGENT_STATES],
+  description: '`connected`: the voice agent is in the room. `dispatching`: it was dispatched and has not joined yet ' +
+    '(the service dispatches it again while it stays away). `missing`: every dispatch went unanswered, or the agent left. ' +
+    '`none`: no agent is dispatched for this agent type'
+}))
 
 export const SessionStatusSchema = Type.Object({
   room_name: RoomNameSchema,
   active: Type.Boolean({ description: 'At least one person is in the room' }),
   participants: Type.Integer({ minimum: 0, description: 'People in the room (agents are not counted)' }),
   agent_connected: Type.Boolean({ description: 'A voice agent is in the room' }),
+  agent_state: AgentStateSchema,
   created_at: CreatedAtSchema
 }, { description: 'Who is in a voice session right now' })
 
@@ -48,6 +68,7 @@ export const ActiveSessionSchema = Type.Object({
   room_name: RoomNameSchema,
   agent_type: AgentTypeSchema,
   participants: Type.Integer({ minimum: 0, description: 'People in the room (agents are not counted)' }),
+  agent_state: AgentStateSchema,
   created_at: CreatedAtSchema
 })
 

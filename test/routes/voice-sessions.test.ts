@@ -58,6 +58,7 @@ t.test('8.2 status of a new session: nobody in it yet', async (t) => {
     active: false,
     participants: 0,
     agent_connected: false,
+    agent_state: 'none',
     created_at: new Date(Number(room?.creationTimeMs)).toISOString()
   })
 })

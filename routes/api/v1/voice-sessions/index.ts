@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DEFAULT_AGENT_TYPE } from '../../../../src/agent-types.js'
+import { emptyBodyAsObject } from '../../../../src/empty-body.js'
 import { errorResponses } from '../../../../src/schemas/error.js'
 import {
   ActiveSessionsSchema,
   EndedSessionSchema,
   RoomNameParamsSchema,
   SessionStatusSchema,
+  SessionTokenSchema,
   StartSessionBodySchema,
   StartedSessionSchema
 } from '../../../../src/schemas/voice-session.js'
@@ -29,7 +31,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: StartedSessionSchema, ...errorResponses(400, 401, 413, 415, 500), ...upstreamErrors }
     },
     // A POST with no body at all starts a `general` session.
-    preValidation: async (request) => { if (request.body === undefined) request.body = {} }
+    preValidation: emptyBodyAsObject
   }, async (request) => {
     return await sessions.start(request.user, request.body.agent_type ?? DEFAULT_AGENT_TYPE)
   })
@@ -58,6 +60,20 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async (request) => {
     return await sessions.status(request.user, request.params.room_name)
+  })
+
+  fastify.post('/:room_name/token', {
+    schema: {
+      tags,
+      security,
+      summary: 'Get a fresh token for a voice session',
+      description: 'Issues a new LiveKit token for the owner of a live session, e.g. so that a client can reconnect ' +
+        'after its token expired. Same 403 / 404 rules as status.',
+      params: RoomNameParamsSchema,
+      response: { 200: SessionTokenSchema, ...errorResponses(400, 401, 403, 404, 500), ...upstreamErrors }
+    }
+  }, async (request) => {
+    return await sessions.refreshToken(request.user, request.params.room_name)
   })
 
   fastify.delete('/:room_name', {

@@ -1,0 +1,38 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { DEFAULT_AGENT_TYPE } from '../../../../src/agent-types.js'
+import { emptyBodyAsObject } from '../../../../src/empty-body.js'
+import { errorResponses } from '../../../../src/schemas/error.js'
+import { TokenSourceRequestSchema, TokenSourceResponseSchema } from '../../../../src/schemas/livekit-token.js'
+import { displayName } from '../../../../src/sessions.js'
+
+/** /api/v1/livekit: LiveKit's standard token endpoint, so client SDKs can use `TokenSource.endpoint`. */
+const livekitTokenSource: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { sessions, agents, httpErrors } = fastify
+
+  fastify.post('/token', {
+    schema: {
+      tags: ['livekit'],
+      security: [{ bearerAuth: [] }],
+      summary: 'LiveKit standard token endpoint: start a voice session',
+      description: 'Accepts LiveKit\'s TokenSource request and starts a voice session exactly as `start` does. ' +
+        'The service, not the client, decides the room and the identity: `room_name`, `participant_*` and agent metadata ' +
+        'are ignored. `room_config.agents[0].agent_name` picks the agent when it is one this service dispatches.',
+      body: TokenSourceRequestSchema,
+      response: { 201: TokenSourceResponseSchema, ...errorResponses(400, 401, 413, 415, 500, 502, 503, 504) }
+    },
+    preValidation: emptyBodyAsObject
+  }, async (request, reply) => {
+    const agentName = request.body.room_config?.agents?.[0]?.agent_name
+    const agentType = agentName === undefined || agentName === '' ? DEFAULT_AGENT_TYPE : agents.agentTypeServedBy(agentName)
+    if (agentType === undefined) throw httpErrors.badRequest(`Agent '${agentName?.slice(0, 64)}' is not served by this service`)
+    const session = await sessions.start(request.user, agentType)
+    return await reply.code(201).send({
+      server_url: session.livekit_url,
+      participant_token: session.token,
+      room_name: session.room_name,
+      participant_name: displayName(request.user)
+    })
+  })
+}
+
+export default livekitTokenSource

@@ -47,6 +47,7 @@ export function createAgentDispatch ({ livekit, config, log }: { livekit: Liveki
 
   /** The agent type a configured agent name serves (`general` for the default agent), or undefined. */
   function agentTypeServedBy (agentName: string): AgentType | undefined {
+    if (agentName === '') return undefined
     if (agentName === config.LIVEKIT_AGENT_NAME) return 'general'
     return AGENT_TYPES.find((type) => overrides[type] === agentName)
   }

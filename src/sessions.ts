@@ -5,6 +5,7 @@ import type { AgentDispatch, AgentState } from './agent-dispatch.js'
 import type { AgentType } from './agent-types.js'
 import type { Livekit } from './livekit.js'
 import { toServiceError } from './livekit-errors.js'
+import { mapLimited } from './map-limited.js'
 import { presenceOf, type RoomPresence } from './room-presence.js'
 import { isSessionRoomName, newRoomName } from './room-name.js'
 import type { ActiveSessionsSchema, EndedSessionSchema, SessionStatusSchema, SessionTokenSchema, StartedSessionSchema } from './schemas/voice-session.js'
@@ -25,6 +26,9 @@ export const EMPTY_TIMEOUT_SECONDS = 300
 export const DEPARTURE_TIMEOUT_SECONDS = 20
 /** The user and one more person (e.g. a coach); agents do not count against this limit. */
 export const MAX_PARTICIPANTS = 2
+
+/** Participant lists read at once for one `active` call, so that a user with many sessions cannot swamp LiveKit. */
+const PARTICIPANT_READS_AT_ONCE = 8
 
 export interface SessionsOptions {
   livekit: Livekit
@@ -134,7 +138,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
 
   async function listActive (user: SessionUser): Promise<Static<typeof ActiveSessionsSchema>> {
     const owned = sessionsOf(await call(() => rooms.listRooms()), user.id)
-    const sessions = await Promise.all(owned.map(async ({ room, metadata }) => {
+    const sessions = await mapLimited(owned, PARTICIPANT_READS_AT_ONCE, async ({ room, metadata }) => {
       const presence = await peopleIn(room.name)
       return {
         room_name: room.name,
@@ -143,7 +147,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
         agent_state: agentStateOf(room, metadata, presence),
         created_at: createdAtOf(room)
       }
-    }))
+    })
     return { sessions }
   }
 

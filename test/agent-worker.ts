@@ -8,8 +8,12 @@ const root = join(import.meta.dirname, '..')
 
 /** Longest wait for a worker to register with LiveKit (it takes about 2 s under tsx). */
 export const REGISTER_TIMEOUT_MS = 30_000
-/** Longest wait for a worker to exit after SIGTERM before it is killed. */
-export const STOP_TIMEOUT_MS = 15_000
+/**
+ * Longest wait for a worker to exit after SIGTERM before it is killed. An idle worker exits in
+ * well under a second, but one whose job process is still starting takes the worker's
+ * shutdownProcessTimeout (10 s): that process misses the shutdown request.
+ */
+export const STOP_TIMEOUT_MS = 20_000
 
 export interface AgentWorkerOptions {
   agentName: string

@@ -15,7 +15,9 @@ t.test('the OpenAPI document describes every route, status and the bearer scheme
     '/api/v1/voice-sessions/start': { post: ['200', '400', '401', '413', '415', '500', '502', '503', '504'] },
     '/api/v1/voice-sessions/active': { get: ['200', '401', '500', '502', '503', '504'] },
     '/api/v1/voice-sessions/{room_name}/status': { get: ['200', '400', '401', '403', '404', '500', '502', '503', '504'] },
-    '/api/v1/voice-sessions/{room_name}': { delete: ['200', '400', '401', '403', '404', '500', '502', '503', '504'] }
+    '/api/v1/voice-sessions/{room_name}': { delete: ['200', '400', '401', '403', '404', '500', '502', '503', '504'] },
+    '/api/v1/voice-sessions/{room_name}/token': { post: ['200', '400', '401', '403', '404', '500', '502', '503', '504'] },
+    '/api/v1/livekit/token': { post: ['201', '400', '401', '413', '415', '500', '502', '503', '504'] }
   }
   for (const [path, methods] of Object.entries(expected)) {
     for (const [method, statuses] of Object.entries(methods)) {
@@ -23,7 +25,7 @@ t.test('the OpenAPI document describes every route, status and the bearer scheme
       t.ok(operation, `${method} ${path}`)
       t.same(Object.keys(operation.responses).sort(), statuses.sort(), `${method} ${path} statuses`)
       t.same(operation.security, [{ bearerAuth: [] }])
-      t.same(operation.tags, ['voice-sessions'])
+      t.same(operation.tags, [path.includes('/livekit/') ? 'livekit' : 'voice-sessions'])
       t.ok(operation.summary && operation.description)
       const error = operation.responses['401'].content['application/json'].schema
       t.same(Object.keys(error.properties).sort(), ['error', 'message', 'statusCode'])
@@ -31,6 +33,8 @@ t.test('the OpenAPI document describes every route, status and the bearer scheme
   }
   const agentType = spec.paths['/api/v1/voice-sessions/start'].post.requestBody.content['application/json'].schema.properties.agent_type
   t.same(agentType.enum, ['workout', 'diet', 'supplement', 'tracker', 'scheduler', 'general'], 'agent_type is an enum for client generators')
+  const status = spec.paths['/api/v1/voice-sessions/{room_name}/status'].get.responses['200'].content['application/json'].schema
+  t.same(status.properties.agent_state.enum, ['connected', 'dispatching', 'missing', 'none'])
 })
 
 t.test('Swagger UI is served at /api/docs', async (t) => {

@@ -76,3 +76,22 @@ t.test('the environment is read, and wins over a .env file', async (t) => {
   t.equal(config.LIVEKIT_API_KEY, 'from-env')
   t.equal(config.PORT, 4000)
 })
+
+t.test('.env.example lists every key of the service and of the agent worker', async (t) => {
+  const { readFile } = await import('node:fs/promises')
+  const { ConfigSchema } = await import('../../src/config.js')
+  const { AgentConfigSchema } = await import('../../agent/config.js')
+  const example = await readFile(new URL('../../.env.example', import.meta.url), 'utf8')
+  const listed = new Set([...example.matchAll(/^([A-Z_]+)=/gm)].map((match) => match[1]))
+  for (const key of new Set([...Object.keys(ConfigSchema.properties), ...Object.keys(AgentConfigSchema.properties)])) {
+    t.ok(listed.has(key), key)
+  }
+})
+
+t.test('LIVEKIT_AGENT_NAMES: type=name pairs of known types only', async (t) => {
+  t.equal(load({ ...required, LIVEKIT_AGENT_NAMES: 'workout=coach-agent, diet=diet-agent' }).LIVEKIT_AGENT_NAMES, 'workout=coach-agent, diet=diet-agent')
+  t.equal(load(required).LIVEKIT_AGENT_NAMES, '')
+  for (const value of ['yoga=x', 'workout=', 'workout', 'workout=a b', 'workout=a,,diet=b']) {
+    t.throws(() => load({ ...required, LIVEKIT_AGENT_NAMES: value }), /LIVEKIT_AGENT_NAMES must be type=agent-name pairs/, value)
+  }
+})

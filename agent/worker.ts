@@ -58,7 +58,7 @@ cli.runApp(new ServerOptions({
   loadThreshold: 1,
   // How long a job process gets to acknowledge a shutdown request and then to exit (default 60 s).
   // This agent's jobs end in about a second; but a process still starting up can miss the request
-  // (@livekit/agents 1.9 race), and a SIGTERM right after start-up then waits this long per process.
+  // (@livekit/agents 1.9 race), and a SIGTERM while one starts then waits this long for it.
   shutdownProcessTimeout: 10_000,
   host: config.AGENT_HEALTH_HOST,
   port: config.AGENT_HEALTH_PORT

@@ -84,10 +84,8 @@ async function spawnWorker (livekit: RunningLivekit, options: AgentWorkerOptions
   const exit = new Promise<number | NodeJS.Signals | null>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? signal))
   })
-  // Should the test process end without its teardown, take the worker along.
-  const killOnExit = () => { killGroup(child) }
-  process.once('exit', killOnExit)
-  void exit.then(() => process.off('exit', killOnExit))
+  // Should the test process end without its teardown, take the worker and its job processes along.
+  process.once('exit', () => { killGroup(child) })
 
   const logs: LogLine[] = []
   const waiters = new Set<{ match: (line: LogLine) => boolean, resolve: (line: LogLine) => void }>()
@@ -128,7 +126,7 @@ async function spawnWorker (livekit: RunningLivekit, options: AgentWorkerOptions
   }
 
   async function kill (): Promise<void> {
-    if (exited(child)) return
+    // The whole group, also when the worker itself is gone: its job processes may outlive it.
     killGroup(child)
     await exit
   }

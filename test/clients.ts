@@ -1,4 +1,19 @@
-import { dispose, Room, RoomEvent, type DisconnectReason } from '@livekit/rtc-node'
+import {
+  AudioSource,
+  AudioStream,
+  dispose,
+  LocalAudioTrack,
+  ParticipantKind,
+  Room,
+  RoomEvent,
+  TrackKind,
+  TrackPublishOptions,
+  TrackSource,
+  type AudioFrame,
+  type DisconnectReason,
+  type RemoteParticipant,
+  type RemoteTrack
+} from '@livekit/rtc-node'
 import tap, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -33,4 +48,54 @@ export async function waitFor<T> (check: () => Promise<T | undefined> | T | unde
 /** Resolves with the promise's value, or undefined after `ms`. */
 export async function within<T> (promise: Promise<T>, ms: number): Promise<T | undefined> {
   return await Promise.race([promise, sleep(ms).then(() => undefined)])
+}
+
+/** The agent's audio track, once the client is subscribed to it; rejects after `timeoutMs`. */
+export async function agentAudio (room: Room, timeoutMs = 15_000): Promise<{ track: RemoteTrack, participant: RemoteParticipant }> {
+  const subscribed = new Promise<{ track: RemoteTrack, participant: RemoteParticipant }>((resolve) => {
+    for (const participant of room.remoteParticipants.values()) {
+      for (const publication of participant.trackPublications.values()) {
+        if (participant.kind === ParticipantKind.AGENT && publication.track?.kind === TrackKind.KIND_AUDIO) resolve({ track: publication.track, participant })
+      }
+    }
+    room.on(RoomEvent.TrackSubscribed, (track, _publication, participant) => {
+      if (track.kind === TrackKind.KIND_AUDIO && participant.kind === ParticipantKind.AGENT) resolve({ track, participant })
+    })
+  })
+  const found = await within(subscribed, timeoutMs)
+  if (found === undefined) throw new Error(`not subscribed to an agent's audio within ${timeoutMs} ms`)
+  return found
+}
+
+/**
+ * Publishes a (silent) microphone track, as the app does. LiveKit tells other participants
+ * about one that publishes nothing only every 3 s, so an agent may miss a short silent visit.
+ */
+export async function publishMicrophone (t: Test, room: Room): Promise<void> {
+  const microphone = new AudioSource(48000, 1)
+  t.teardown(async () => { await microphone.close() })
+  await room.localParticipant!.publishTrack(
+    LocalAudioTrack.createAudioTrack('microphone', microphone),
+    new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE })
+  )
+}
+
+/** Reads 48 kHz mono frames of a track until `enough` says stop, for at most `timeoutMs`. */
+export async function readFrames (track: RemoteTrack, enough: (frames: AudioFrame[]) => boolean, timeoutMs: number): Promise<AudioFrame[]> {
+  const reader = new AudioStream(track, { sampleRate: 48000, numChannels: 1 }).getReader()
+  const frames: AudioFrame[] = []
+  const deadline = Date.now() + timeoutMs
+  try {
+    while (!enough(frames)) {
+      const left = deadline - Date.now()
+      if (left <= 0) break
+      const result = await within(reader.read(), left)
+      if (result === undefined || result.done) break
+      frames.push(result.value)
+    }
+  } finally {
+    await reader.cancel().catch(() => {})
+    reader.releaseLock()
+  }
+  return frames
 }

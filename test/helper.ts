@@ -59,5 +59,4 @@ export function bearer (token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` }
 }
 
-
 export { signHs256 }

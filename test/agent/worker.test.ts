@@ -3,26 +3,12 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ParticipantInfo_Kind as Kind } from '@livekit/protocol'
-import {
-  AudioSource,
-  AudioStream,
-  dispose,
-  LocalAudioTrack,
-  ParticipantKind,
-  Room,
-  RoomEvent,
-  TrackKind,
-  TrackPublishOptions,
-  TrackSource,
-  type AudioFrame,
-  type RemoteParticipant,
-  type RemoteTrack
-} from '@livekit/rtc-node'
 import { AccessToken, RoomAgentDispatch, RoomServiceClient, type ParticipantInfo } from 'livekit-server-sdk'
 import t from 'tap'
 import { peakOf } from '../../agent/tone.js'
 import { AGENT_TYPE_ATTRIBUTE, TRACK_NAME } from '../../agent/voice-agent.js'
 import { startAgentWorker, type LogLine } from '../agent-worker.js'
+import { agentAudio, joinRoom, publishMicrophone, readFrames, waitFor } from '../clients.js'
 import { startLivekit } from '../helper.js'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -38,19 +24,8 @@ const [worker, impatientWorker] = await Promise.all([
   startAgentWorker(t, livekit, { agentName: AGENT_NAME, numIdle: 1 }),
   startAgentWorker(t, livekit, { agentName: IMPATIENT_AGENT_NAME, numIdle: 1, env: { AGENT_USER_WAIT_SECONDS: '2' } })
 ])
-// After every client has left; without it the native client keeps the process alive.
-t.teardown(dispose)
-
-/** Polls `check` until it returns something other than undefined, for at most `timeoutMs`. */
-async function waitFor<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const value = await check()
-    if (value !== undefined) return value
-    await sleep(200)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-}
+/** Agents join within a few seconds; poll for up to 20 s. */
+const AGENT_WAIT = { tries: 100, intervalMs: 200 }
 
 async function agentsIn (room: string): Promise<ParticipantInfo[]> {
   try {
@@ -81,26 +56,6 @@ async function userToken (room: string, identity: string): Promise<string> {
   return await token.toJwt()
 }
 
-/** Reads frames from the stream until `enough` says stop, for at most `timeoutMs`. */
-async function readFrames (stream: AudioStream, enough: (frames: AudioFrame[]) => boolean, timeoutMs: number): Promise<AudioFrame[]> {
-  const reader = stream.getReader()
-  const frames: AudioFrame[] = []
-  const deadline = Date.now() + timeoutMs
-  try {
-    while (!enough(frames)) {
-      const left = deadline - Date.now()
-      if (left <= 0) break
-      const result = await Promise.race([reader.read(), sleep(left, 'timeout' as const, { ref: false })])
-      if (result === 'timeout' || result.done) break
-      frames.push(result.value)
-    }
-  } finally {
-    await reader.cancel().catch(() => {})
-    reader.releaseLock()
-  }
-  return frames
-}
-
 function isLeaving (room: string) {
   return (line: LogLine) => line.msg === 'agent leaving room' && line.room === room
 }
@@ -109,10 +64,10 @@ t.test('a dispatch brings the agent in; a user hears it; when the user leaves, s
   const roomName = await createDispatchedRoom(AGENT_NAME, (name) => JSON.stringify({ user_id: 'user-1', agent_type: 'workout', room_name: name }))
 
   // The agent joins an empty room, as a participant of kind AGENT named after its worker.
-  const agent = await waitFor('the agent to join, with its attributes', async () => {
+  const agent = await waitFor(async () => {
     const [found] = await agentsIn(roomName)
     return found?.attributes[AGENT_TYPE_ATTRIBUTE] !== undefined ? found : undefined
-  })
+  }, AGENT_WAIT)
   t.equal(agent.kind, Kind.AGENT, 'kind AGENT (4)')
   t.equal(agent.attributes[AGENT_NAME_ATTRIBUTE], AGENT_NAME, 'lk.agent.name is the worker\'s agent name')
   t.equal(agent.attributes[AGENT_TYPE_ATTRIBUTE], 'workout', 'the job read agent_type from the dispatch metadata')
@@ -120,39 +75,21 @@ t.test('a dispatch brings the agent in; a user hears it; when the user leaves, s
   t.match(joined, { user_id: 'user-1', agent_type: 'workout', room_name: roomName }, 'the job logged the dispatch metadata')
 
   // A user joins, with a microphone as the app has, and receives the agent's audio.
-  const client = new Room()
-  const microphone = new AudioSource(48000, 1)
-  const subscribed = new Promise<{ track: RemoteTrack, participant: RemoteParticipant }>((resolve) => {
-    client.on(RoomEvent.TrackSubscribed, (track, _publication, participant) => {
-      if (track.kind === TrackKind.KIND_AUDIO && participant.kind === ParticipantKind.AGENT) resolve({ track, participant })
-    })
-  })
-  try {
-    await client.connect(livekit.url, await userToken(roomName, 'user-1'), { autoSubscribe: true, dynacast: false })
-    // LiveKit announces a participant that publishes nothing to the others only every 3 s.
-    await client.localParticipant!.publishTrack(
-      LocalAudioTrack.createAudioTrack('microphone', microphone),
-      new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE })
-    )
-    const result = await Promise.race([subscribed, sleep(15_000, undefined, { ref: false })])
-    if (result === undefined) throw new Error('the client was not subscribed to the agent\'s audio within 15 s')
-    t.equal(result.participant.identity, agent.identity, 'the track is the agent\'s')
-    t.equal(result.track.name, TRACK_NAME)
-
-    const stream = new AudioStream(result.track, { sampleRate: 48000, numChannels: 1 })
-    // Enough frames to be sure audio flows, and until the beep (every 3 s) is heard.
-    const frames = await readFrames(stream, (frames) => frames.length >= 50 && frames.some((frame) => peakOf(frame.data) > 2000), 15_000)
-    t.ok(frames.length >= 50, `received ${frames.length} audio frames`)
-    t.ok(frames.every((frame) => frame.sampleRate === 48000 && frame.channels === 1), '48 kHz mono')
-    t.ok(frames.some((frame) => peakOf(frame.data) > 2000), `heard the beep (loudest frame peak ${Math.max(...frames.map((frame) => peakOf(frame.data)))})`)
-    t.match(await worker.waitForLog((line) => line.msg === 'user joined' && line.room === roomName), { identity: 'user-1' }, 'the agent saw the user')
-  } finally {
-    await client.disconnect()
-    await microphone.close()
-  }
+  const client = await joinRoom(t, livekit.url, await userToken(roomName, 'user-1'))
+  await publishMicrophone(t, client.room)
+  const audio = await agentAudio(client.room)
+  t.equal(audio.participant.identity, agent.identity, 'the track is the agent\'s')
+  t.equal(audio.track.name, TRACK_NAME)
+  // Enough frames to be sure audio flows, and until the beep (every 3 s) is heard.
+  const frames = await readFrames(audio.track, (frames) => frames.length >= 50 && frames.some((frame) => peakOf(frame.data) > 2000), 15_000)
+  t.ok(frames.length >= 50, `received ${frames.length} audio frames`)
+  t.ok(frames.every((frame) => frame.sampleRate === 48000 && frame.channels === 1), '48 kHz mono')
+  t.ok(frames.some((frame) => peakOf(frame.data) > 2000), `heard the beep (loudest frame peak ${Math.max(...frames.map((frame) => peakOf(frame.data)))})`)
+  t.match(await worker.waitForLog((line) => line.msg === 'user joined' && line.room === roomName), { identity: 'user-1' }, 'the agent saw the user')
+  await client.room.disconnect()
 
   // The user has gone: the agent leaves.
-  await waitFor('the agent to leave', async () => (await agentsIn(roomName)).length === 0 ? true : undefined)
+  await waitFor(async () => (await agentsIn(roomName)).length === 0 ? true : undefined, AGENT_WAIT)
   t.pass('the agent left the room')
   t.match(await worker.waitForLog(isLeaving(roomName)), { reason: 'user left' })
   await rooms.deleteRoom(roomName)
@@ -160,10 +97,10 @@ t.test('a dispatch brings the agent in; a user hears it; when the user leaves, s
 
 t.test('bad dispatch metadata is logged and the agent serves anyway, as the default agent type', async (t) => {
   const roomName = await createDispatchedRoom(AGENT_NAME, () => 'not json')
-  const agent = await waitFor('the agent to join', async () => {
+  const agent = await waitFor(async () => {
     const [found] = await agentsIn(roomName)
     return found?.attributes[AGENT_TYPE_ATTRIBUTE] !== undefined ? found : undefined
-  })
+  }, AGENT_WAIT)
   t.equal(agent.attributes[AGENT_TYPE_ATTRIBUTE], 'general')
   const warning = await worker.waitForLog((line) => line.msg === 'dispatch metadata is incomplete; serving anyway' && line.rawMetadata === 'not json')
   t.same(warning.problems, ['metadata is not JSON'])
@@ -173,9 +110,9 @@ t.test('bad dispatch metadata is logged and the agent serves anyway, as the defa
 
 t.test('an agent whose user never comes leaves after AGENT_USER_WAIT_SECONDS', async (t) => {
   const roomName = await createDispatchedRoom(IMPATIENT_AGENT_NAME, (name) => JSON.stringify({ user_id: 'user-2', agent_type: 'diet', room_name: name }))
-  await waitFor('the agent to join', async () => (await agentsIn(roomName)).length > 0 ? true : undefined)
+  await waitFor(async () => (await agentsIn(roomName)).length > 0 ? true : undefined, AGENT_WAIT)
   t.match(await impatientWorker.waitForLog(isLeaving(roomName)), { reason: 'no user joined' })
-  await waitFor('the agent to leave', async () => (await agentsIn(roomName)).length === 0 ? true : undefined)
+  await waitFor(async () => (await agentsIn(roomName)).length === 0 ? true : undefined, AGENT_WAIT)
   t.pass('the agent left the empty room')
   await rooms.deleteRoom(roomName)
 })
@@ -185,7 +122,7 @@ t.test('a killed worker, restarted, serves dispatches again; SIGTERM stops it', 
   t.not(impatientWorker.process.signalCode, null, 'the old worker is dead')
   t.not(restarted.process.pid, impatientWorker.process.pid)
   const roomName = await createDispatchedRoom(IMPATIENT_AGENT_NAME, (name) => JSON.stringify({ user_id: 'user-3', agent_type: 'tracker', room_name: name }))
-  await waitFor('the agent to join', async () => (await agentsIn(roomName)).length > 0 ? true : undefined)
+  await waitFor(async () => (await agentsIn(roomName)).length > 0 ? true : undefined, AGENT_WAIT)
   t.match(await restarted.waitForLog(isLeaving(roomName)), { reason: 'no user joined' }, 'the new worker ran the job')
   await rooms.deleteRoom(roomName)
   t.equal(await restarted.stop(), 143, 'exit code 143 after SIGTERM')

@@ -49,10 +49,14 @@ export function displayName (user: SessionUser): string {
   return user.email === '' ? user.id : user.email
 }
 
-/** When LiveKit created the room; `creationTime` is a bigint of seconds, `creationTimeMs` finer when set. */
+/** When LiveKit created the room, in ms; `creationTime` is a bigint of seconds, `creationTimeMs` finer when set. */
+function createdAtMsOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>): number {
+  return Number(room.creationTimeMs > 0n ? room.creationTimeMs : room.creationTime * 1000n)
+}
+
+/** When LiveKit created the room, as ISO 8601. */
 export function createdAtOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>): string {
-  const ms = room.creationTimeMs > 0n ? room.creationTimeMs : room.creationTime * 1000n
-  return new Date(Number(ms)).toISOString()
+  return new Date(createdAtMsOf(room)).toISOString()
 }
 
 /**
@@ -81,7 +85,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
   }
 
   function agentStateOf (room: Room, metadata: SessionMetadata, presence: RoomPresence): AgentState {
-    return agents.stateOf(metadata.agent_type, presence.agentConnected, Date.now() - new Date(createdAtOf(room)).getTime())
+    return agents.stateOf(metadata.agent_type, presence.agentConnected, Date.now() - createdAtMsOf(room))
   }
 
   async function peopleIn (roomName: string): Promise<RoomPresence> {

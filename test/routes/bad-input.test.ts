@@ -112,6 +112,12 @@ t.test('property: no body, header or room name makes the service answer 5xx', as
   const body = fc.oneof(
     json.map((value) => JSON.stringify(value)),
     fc.record({ agent_type: fc.oneof(fc.constantFrom('workout', 'diet', 'general', 'yoga'), json) }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+    fc.record({
+      room_name: json,
+      participant_identity: json,
+      participant_attributes: fc.oneof(fc.dictionary(fc.string(), fc.string()), json),
+      room_config: fc.oneof(json, fc.record({ agents: fc.array(fc.record({ agent_name: fc.oneof(fc.string(), json) }), { maxLength: 2 }) }))
+    }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
     fc.string({ maxLength: 200 }),
     fc.constant(undefined)
   )
@@ -129,7 +135,7 @@ t.test('property: no body, header or room name makes the service answer 5xx', as
   )
   const contentType = fc.oneof(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data'), headerValue)
   const request = fc.record({
-    route: fc.constantFrom('start', 'status', 'delete', 'active'),
+    route: fc.constantFrom('start', 'status', 'delete', 'active', 'token', 'livekit'),
     roomName,
     body,
     authorization,
@@ -144,12 +150,14 @@ t.test('property: no body, header or room name makes the service answer 5xx', as
       start: ['POST', '/api/v1/voice-sessions/start'],
       status: ['GET', `/api/v1/voice-sessions/${encoded}/status`],
       delete: ['DELETE', `/api/v1/voice-sessions/${encoded}`],
-      active: ['GET', '/api/v1/voice-sessions/active']
+      active: ['GET', '/api/v1/voice-sessions/active'],
+      token: ['POST', `/api/v1/voice-sessions/${encoded}/token`],
+      livekit: ['POST', '/api/v1/livekit/token']
     }[r.route] as ['POST' | 'GET' | 'DELETE', string]
     const headers: Record<string, string> = { authorization: r.authorization, 'x-request-id': r.requestId }
     if (r.body !== undefined) headers['content-type'] = r.contentType
     const response = await app.inject({ method, url, headers, ...(r.body === undefined ? {} : { payload: r.body }) })
     return response.statusCode < 500 && (response.statusCode < 400 || isErrorBody(response.json(), response.statusCode))
-  }), { numRuns: 300 })
-  t.equal(runs, 300)
+  }), { numRuns: 400 })
+  t.equal(runs, 400)
 })

@@ -3,7 +3,7 @@ import { RoomAgentDispatch } from 'livekit-server-sdk'
 import { AGENT_TYPES, isAgentType, type AgentType } from './agent-types.js'
 import type { Config } from './config.js'
 import type { Livekit } from './livekit.js'
-import { presenceOf } from './room-presence.js'
+import { presenceOf, type RoomPresence } from './room-presence.js'
 
 /** Where a session's voice agent is, as `status` reports it. */
 export const AGENT_STATES = ['connected', 'dispatching', 'missing', 'none'] as const
@@ -15,6 +15,9 @@ export interface DispatchMetadata {
   agent_type: AgentType
   room_name: string
 }
+
+/** Rooms whose dispatch count is remembered; past this, the oldest are forgotten. */
+const REMEMBERED_ROOMS = 10_000
 
 type DispatchConfig = Pick<Config, 'LIVEKIT_AGENT_NAME' | 'LIVEKIT_AGENT_NAMES' | 'AGENT_JOIN_TIMEOUT_MS' | 'AGENT_DISPATCH_ATTEMPTS'>
 
@@ -31,12 +34,15 @@ export function parseAgentNames (value: string): Partial<Record<AgentType, strin
 /**
  * Which agent serves which agent type, and the watch that notices an agent that never came:
  * LiveKit drops dispatches when no worker is free or registered, and retries none of them.
- * A session is watched from its start until its agent joins, so a session whose agent is
- * in the room costs nothing more, and `status` derives the agent's state from the room alone.
+ * A session is watched from its start until its agent joins; after that, `status` reading the
+ * room is what notices an agent that left while its user stays. A session whose agent is in
+ * the room costs nothing more.
  */
 export function createAgentDispatch ({ livekit, config, log }: { livekit: Livekit, config: DispatchConfig, log: FastifyBaseLogger }) {
   const overrides = parseAgentNames(config.LIVEKIT_AGENT_NAMES)
   const watches = new Map<string, NodeJS.Timeout>()
+  /** Dispatches made per room by this replica, kept after a watch ends so that the bound holds. */
+  const dispatchesMade = new Map<string, number>()
   /** After this long without an agent, every dispatch has been tried: the agent is missing. */
   const giveUpAfterMs = config.AGENT_JOIN_TIMEOUT_MS * config.AGENT_DISPATCH_ATTEMPTS
 
@@ -58,15 +64,20 @@ export function createAgentDispatch ({ livekit, config, log }: { livekit: Liveki
     return agentName === undefined ? [] : [new RoomAgentDispatch({ agentName, metadata: JSON.stringify(metadata) })]
   }
 
-  function stateOf (agentType: AgentType, agentConnected: boolean, roomAgeMs: number): AgentState {
-    if (agentConnected) return 'connected'
-    if (agentNameFor(agentType) === undefined) return 'none'
-    return roomAgeMs < giveUpAfterMs ? 'dispatching' : 'missing'
-  }
-
   function unwatch (roomName: string): void {
     clearTimeout(watches.get(roomName))
     watches.delete(roomName)
+    dispatchesMade.delete(roomName)
+  }
+
+  function remember (roomName: string, dispatches: number): void {
+    dispatchesMade.delete(roomName)
+    dispatchesMade.set(roomName, dispatches)
+    // The oldest first: a Map iterates in insertion order.
+    for (const oldest of dispatchesMade.keys()) {
+      if (dispatchesMade.size <= REMEMBERED_ROOMS) break
+      dispatchesMade.delete(oldest)
+    }
   }
 
   // `check` never rejects: it logs its own failures.
@@ -76,40 +87,79 @@ export function createAgentDispatch ({ livekit, config, log }: { livekit: Liveki
     watches.set(roomName, timer)
   }
 
-  /** Watches a started session until its agent joins; dispatches again while it has not. */
-  function watch (metadata: DispatchMetadata): void {
-    const agentName = agentNameFor(metadata.agent_type)
-    if (agentName === undefined) return
-    const roomName = metadata.room_name
-    // Round 1 is the dispatch that came with the room; each later round starts with a new dispatch.
-    let round = 1
+  async function dispatch (session: DispatchMetadata, agentName: string, number: number): Promise<void> {
+    log.warn({ room: session.room_name, agent: agentName, dispatch: number }, 'voice agent not in the room: dispatching again')
+    await livekit.agentDispatch.createDispatch(session.room_name, agentName, { metadata: JSON.stringify(session) })
+  }
+
+  /**
+   * Checks the room every AGENT_JOIN_TIMEOUT_MS until the agent is in it, dispatching again while
+   * it is not; `made` dispatches were already made. Stops when the room is gone, the agent came,
+   * or AGENT_DISPATCH_ATTEMPTS dispatches went unanswered.
+   */
+  function follow (session: DispatchMetadata, agentName: string, made: number): void {
+    const roomName = session.room_name
+    let dispatches = made
+    remember(roomName, dispatches)
     const check = async (): Promise<void> => {
       watches.delete(roomName)
-      round++
       try {
         const [rooms, participants] = await Promise.all([livekit.rooms.listRooms([roomName]), livekit.rooms.listParticipants(roomName)])
         // An ended session is never dispatched into: that would bring its room back.
-        if (rooms.length === 0 || presenceOf(participants).agentConnected) return
-        if (round > config.AGENT_DISPATCH_ATTEMPTS) {
-          log.warn({ room: roomName, agent: agentName, dispatches: round - 1 }, 'voice agent missing: it never joined')
+        if (rooms.length === 0) return unwatch(roomName)
+        if (presenceOf(participants).agentConnected) return
+        if (dispatches >= config.AGENT_DISPATCH_ATTEMPTS) {
+          log.warn({ room: roomName, agent: agentName, dispatches }, 'voice agent missing: no dispatch was answered')
           return
         }
-        log.warn({ room: roomName, agent: agentName, dispatch: round }, 'voice agent has not joined: dispatching again')
-        await livekit.agentDispatch.createDispatch(roomName, agentName, { metadata: JSON.stringify(metadata) })
+        remember(roomName, ++dispatches)
+        await dispatch(session, agentName, dispatches)
       } catch (err) {
         log.warn({ err, room: roomName }, 'agent watch: a LiveKit call failed')
-        if (round > config.AGENT_DISPATCH_ATTEMPTS) return
+        if (dispatches >= config.AGENT_DISPATCH_ATTEMPTS) return
+        remember(roomName, ++dispatches)
       }
       schedule(roomName, check)
     }
     schedule(roomName, check)
   }
 
-  function close (): void {
-    for (const roomName of watches.keys()) unwatch(roomName)
+  /** Watches a session just started, whose room came with the first dispatch. */
+  function watch (session: DispatchMetadata): void {
+    const agentName = agentNameFor(session.agent_type)
+    if (agentName !== undefined) follow(session, agentName, 1)
   }
 
-  return { agentNameFor, agentTypeServedBy, roomDispatches, stateOf, watch, unwatch, close, watching: () => watches.size }
+  /**
+   * The state of a session's agent, from the room as `status` just read it. A person waiting in a
+   * room without its agent (the agent crashed, its worker died, this replica restarted) gets the
+   * agent dispatched again, within the same bound of dispatches. Nothing happens, and nothing is
+   * spent, while the agent is in the room.
+   */
+  function check (session: DispatchMetadata, presence: RoomPresence, roomAgeMs: number): AgentState {
+    if (presence.agentConnected) return 'connected'
+    const agentName = agentNameFor(session.agent_type)
+    if (agentName === undefined) return 'none'
+    const roomName = session.room_name
+    if (watches.has(roomName)) return 'dispatching'
+    const made = dispatchesMade.get(roomName)
+    // The room's own dispatch is given its time before another is made.
+    if (presence.people > 0 && (made ?? 0) < config.AGENT_DISPATCH_ATTEMPTS && roomAgeMs >= config.AGENT_JOIN_TIMEOUT_MS) {
+      const number = (made ?? 1) + 1
+      dispatch(session, agentName, number).catch((err: unknown) => { log.warn({ err, room: roomName }, 'agent dispatch failed') })
+      follow(session, agentName, number)
+      return 'dispatching'
+    }
+    if (made !== undefined) return 'missing'
+    return roomAgeMs < giveUpAfterMs ? 'dispatching' : 'missing'
+  }
+
+  function close (): void {
+    for (const timer of watches.values()) clearTimeout(timer)
+    watches.clear()
+  }
+
+  return { agentNameFor, agentTypeServedBy, roomDispatches, check, watch, unwatch, close, watching: () => watches.size }
 }
 
 export type AgentDispatch = ReturnType<typeof createAgentDispatch>

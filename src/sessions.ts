@@ -85,7 +85,8 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
   }
 
   function agentStateOf (room: Room, metadata: SessionMetadata, presence: RoomPresence): AgentState {
-    return agents.stateOf(metadata.agent_type, presence.agentConnected, Date.now() - createdAtMsOf(room))
+    const session = { user_id: metadata.user_id, agent_type: metadata.agent_type, room_name: room.name }
+    return agents.check(session, presence, Date.now() - createdAtMsOf(room))
   }
 
   async function peopleIn (roomName: string): Promise<RoomPresence> {

@@ -11,10 +11,10 @@ import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper
 
 const livekit = await startLivekit(t)
 const rooms = new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret)
-await startAgentWorker(t, livekit, { agentName: 'voice-agent' })
+const worker = await startAgentWorker(t, livekit, { agentName: 'voice-agent' })
 const app = await build(t, { ...livekitConfig(livekit), LIVEKIT_AGENT_NAME: 'voice-agent', AGENT_JOIN_TIMEOUT_MS: 1000, AGENT_DISPATCH_ATTEMPTS: 30 })
 const alice = bearer(userToken(app, 'alice'))
-const AGENT_WAIT = { tries: 100, intervalMs: 200 }
+const AGENT_WAIT = { tries: 150, intervalMs: 200 }
 
 async function start (headers = alice) {
   return (await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers, payload: { agent_type: 'workout' } })).json()
@@ -25,10 +25,16 @@ async function status (roomName: string, headers = alice) {
 }
 
 async function statusWhen (roomName: string, ready: (s: Record<string, unknown>) => boolean) {
-  return await waitFor(async () => {
-    const s = await status(roomName)
-    return ready(s) ? s : undefined
-  }, AGENT_WAIT)
+  try {
+    return await waitFor(async () => {
+      const s = await status(roomName)
+      return ready(s) ? s : undefined
+    }, AGENT_WAIT)
+  } catch (err) {
+    // What the worker was doing meanwhile, for whoever reads a failure.
+    t.comment(worker.logs.slice(-15).map((line) => JSON.stringify(line)).join('\n'))
+    throw err
+  }
 }
 
 t.test('start brings the agent in; status follows the user joining and leaving; agents are never people', async (t) => {
@@ -94,4 +100,33 @@ t.test('an agent whose worker registers late is dispatched again and comes; one 
   }, AGENT_WAIT)
   t.match(missing, { agent_connected: false, agent_state: 'missing' })
   t.equal(nobody.agents.watching(), 0, 'the watch gave up after its attempts')
+})
+
+t.test('the agent\'s worker dies while the user waits: once a worker is back, the agent is dispatched again', async (t) => {
+  const worker = await startAgentWorker(t, livekit, { agentName: 'fragile-agent' })
+  const fragile = await build(t, { ...livekitConfig(livekit), LIVEKIT_AGENT_NAME: 'fragile-agent', AGENT_JOIN_TIMEOUT_MS: 1000, AGENT_DISPATCH_ATTEMPTS: 30 })
+  const carol = bearer(userToken(fragile, 'carol'))
+  const session = (await fragile.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: carol })).json()
+  const statusOf = async () => (await fragile.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: carol })).json()
+  const client = await joinRoom(t, session.livekit_url, session.token)
+  await publishMicrophone(t, client.room)
+  await waitFor(async () => (await statusOf()).agent_connected === true ? true : undefined, AGENT_WAIT)
+
+  await worker.kill()
+  // LiveKit holds a participant whose connection broke open for a while, in case it resumes.
+  const killedAt = Date.now()
+  const lost = await waitFor(async () => {
+    const s = await statusOf()
+    return s.agent_connected === false ? s : undefined
+  }, { tries: 300, intervalMs: 200 })
+  t.comment(`the agent left the room ${Date.now() - killedAt} ms after its worker was killed`)
+  t.match(lost, { active: true, participants: 1, agent_connected: false, agent_state: 'dispatching' }, 'the user waits; the agent is being dispatched again')
+
+  await worker.restart()
+  const back = await waitFor(async () => {
+    const s = await statusOf()
+    return s.agent_connected === true ? s : undefined
+  }, AGENT_WAIT)
+  t.match(back, { active: true, participants: 1, agent_connected: true, agent_state: 'connected' })
+  t.ok(client.room.isConnected, 'the user stayed in the room throughout')
 })

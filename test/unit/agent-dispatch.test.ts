@@ -67,16 +67,49 @@ t.test('parseAgentNames reads type=name pairs and keeps the last name of a type'
   t.same(parseAgentNames(' tracker = t-agent '), { tracker: 't-agent' })
 })
 
+const nobody = { people: 0, agentConnected: false }
+const waiting = { people: 1, agentConnected: false }
+
 t.test('the agent state follows the room: connected, dispatching, missing, none', async (t) => {
-  const { livekit } = fakeLivekit()
+  const { livekit, dispatches } = fakeLivekit()
   const agents = createAgentDispatch({ livekit, config, log })
-  t.equal(agents.stateOf('workout', true, 10_000), 'connected')
-  t.equal(agents.stateOf('workout', false, 0), 'dispatching')
-  t.equal(agents.stateOf('workout', false, 59), 'dispatching')
-  t.equal(agents.stateOf('workout', false, 60), 'missing')
+  t.equal(agents.check(session, { people: 1, agentConnected: true }, 10_000), 'connected')
+  t.equal(agents.check(session, nobody, 0), 'dispatching', 'a young room another replica may be watching')
+  t.equal(agents.check(session, nobody, 59), 'dispatching')
+  t.equal(agents.check(session, nobody, 60), 'missing', 'every dispatch has had its time')
+  agents.watch(session)
+  t.equal(agents.check(session, nobody, 1000), 'dispatching', 'watched here')
+  await settle(agents)
+  t.equal(agents.check(session, nobody, 1), 'missing', 'the watch here gave up')
+  t.equal(dispatches.length, 2)
   const none = createAgentDispatch({ livekit, config: { ...config, LIVEKIT_AGENT_NAME: '', LIVEKIT_AGENT_NAMES: '' }, log })
-  t.equal(none.stateOf('general', false, 0), 'none')
-  t.equal(none.stateOf('general', true, 0), 'connected')
+  t.equal(none.check({ ...session, agent_type: 'general' }, waiting, 0), 'none')
+  t.equal(none.check({ ...session, agent_type: 'general' }, { people: 0, agentConnected: true }, 0), 'connected')
+})
+
+t.test('a person waiting without the agent gets it dispatched again, within the same bound', async (t) => {
+  const { livekit, dispatches } = fakeLivekit()
+  const agents = createAgentDispatch({ livekit, config, log })
+  t.equal(agents.check(session, waiting, 10), 'dispatching', 'too young: the room\'s own dispatch has its time')
+  t.equal(dispatches.length, 0)
+  t.equal(agents.check(session, waiting, 5000), 'dispatching', 'the agent left: dispatched again at once')
+  t.equal(dispatches.length, 1)
+  t.equal(agents.watching(), 1, 'and followed')
+  await settle(agents)
+  t.equal(dispatches.length, 2, '3 dispatches in all, the room\'s own included')
+  t.equal(agents.check(session, waiting, 5000), 'missing', 'no more once the bound is reached')
+  t.equal(dispatches.length, 2)
+  agents.unwatch(session.room_name)
+  t.equal(agents.check(session, nobody, 5000), 'missing')
+})
+
+t.test('only the most recent rooms are remembered', async (t) => {
+  const { livekit } = fakeLivekit({ roomExists: false })
+  const agents = createAgentDispatch({ livekit, config: { ...config, AGENT_JOIN_TIMEOUT_MS: 60_000 }, log })
+  for (let i = 0; i < 10_005; i++) agents.watch({ ...session, room_name: `room-${i}` })
+  agents.close()
+  t.equal(agents.check({ ...session, room_name: 'room-0' }, nobody, 0), 'dispatching', 'forgotten: judged by its age')
+  t.equal(agents.check({ ...session, room_name: 'room-10004' }, nobody, 0), 'missing', 'remembered: its watch ended')
 })
 
 t.test('an agent that never joins is dispatched again, a bounded number of times', async (t) => {
@@ -89,7 +122,7 @@ t.test('an agent that never joins is dispatched again, a bounded number of times
   t.same(dispatches.map((d) => d.agent), ['coach-agent', 'coach-agent'])
   t.same(JSON.parse(dispatches[0]?.metadata ?? ''), session)
   t.equal(agents.watching(), 0, 'the watch ends')
-  t.equal(warnings.at(-1), 'voice agent missing: it never joined')
+  t.equal(warnings.at(-1), 'voice agent missing: no dispatch was answered')
 })
 
 t.test('the watch ends as soon as the agent is in the room', async (t) => {

@@ -44,6 +44,10 @@ export const ConfigSchema = Type.Composite([
     HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP server listens on' }),
     PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'Port the HTTP server listens on (0 = any free port)' }),
     LOG_LEVEL: LogLevelSchema,
+    CORS_ORIGINS: Type.String({
+      default: '',
+      description: 'Browser origins allowed to call the service (CORS): `*` or a comma-separated list, e.g. `https://app.example.com`. Empty = no CORS'
+    }),
     LIVEKIT_AGENT_NAME: Type.String({
       default: '',
       description: 'The voice agent dispatched into every session (its worker\'s agent name); empty = no explicit dispatch'

@@ -17,8 +17,8 @@ declare module 'fastify' {
   }
 }
 
-// Printable characters only: the id becomes part of a room name and a LiveKit identity.
-const USER_ID = new RegExp(`^[^\\p{Cc}\\s]{1,${MAX_USER_ID_LENGTH}}$`, 'u')
+// No control characters: the id becomes part of a room name and a LiveKit identity.
+const USER_ID = new RegExp(`^[^\\p{Cc}]{1,${MAX_USER_ID_LENGTH}}$`, 'u')
 
 // What a client is told when its token is refused; never the token or the verifier's details.
 const REASONS: Record<string, string> = {

@@ -52,3 +52,12 @@ t.test('unknown routes get the one error body without the query string', async (
   const response = await fastify.inject({ method: 'GET', url: '/nowhere?token=secret' })
   t.same(response.json(), { statusCode: 404, error: 'Not Found', message: 'Route GET /nowhere not found' })
 })
+
+t.test('every answer carries the request id, the caller\'s own when it sent one', async (t) => {
+  const { build, bearer, userToken } = await import('../helper.js')
+  const app = await build(t)
+  const own = await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: { 'x-request-id': 'bff-1234' } })
+  t.equal(own.headers['x-request-id'], 'bff-1234')
+  const made = await app.inject({ method: 'GET', url: '/nowhere', headers: bearer(userToken(app, 'alice')) })
+  t.match(made.headers['x-request-id'], /^req-/)
+})

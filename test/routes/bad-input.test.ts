@@ -95,6 +95,7 @@ t.test('bad or unusable JWTs: 401', async (t) => {
     ['empty sub', bearer(app.jwt.sign({ sub: '' })), /no usable subject/],
     ['sub too long', bearer(app.jwt.sign({ sub: 'a'.repeat(129) })), /no usable subject/],
     ['sub with a newline', bearer(app.jwt.sign({ sub: 'alice\nbob' })), /no usable subject/],
+    ['sub with a tab', bearer(app.jwt.sign({ sub: 'alice\tbob' })), /no usable subject/],
     ['alg none', bearer(unsigned({ sub: 'alice' })), /Invalid bearer token/]
   ]
   for (const [label, headers, message] of cases) {

@@ -176,3 +176,19 @@ t.test('a room made outside the service, with metadata that is missing, not JSON
   const listed = (await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: alice })).json()
   t.notOk(listed.sessions.some((s: { room_name: string }) => s.room_name.endsWith('aaaaaaaa') || s.room_name.endsWith('bbbbbbbb')))
 })
+
+t.test('user ids with spaces, slashes and non-ASCII characters work end to end', async (t) => {
+  for (const sub of ['Jane Doe', 'auth0|5f/7c', 'ユーザー-😀', 'a'.repeat(128)]) {
+    const user = bearer(userToken(app, sub))
+    const { response, body } = await start(user)
+    t.equal(response.statusCode, 200, sub)
+    t.equal(body.room_name.startsWith(`fitness-voice-${sub}-`), true)
+    const client = await joinRoom(t, body.livekit_url, body.token)
+    t.equal(client.room.localParticipant?.identity, sub)
+    t.equal((await status(user, body.room_name)).statusCode, 200)
+    const listed = (await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: user })).json()
+    t.same(listed.sessions.map((s: { room_name: string }) => s.room_name), [body.room_name])
+    const ended = await app.inject({ method: 'DELETE', url: `/api/v1/voice-sessions/${encodeURIComponent(body.room_name)}`, headers: user })
+    t.equal(ended.statusCode, 200)
+  }
+})

@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import auth from '../../plugins/app/auth.js'
 import configPlugin from '../../plugins/app/config.js'
-import { bearer, testConfig } from '../helper.js'
+import { bearer, signHs256, testConfig } from '../helper.js'
 
 /** The auth plugin on a bare instance, with one route that answers with the signed-in user. */
 async function authApp (t: Test, overrides: Record<string, unknown> = {}) {
@@ -38,6 +38,9 @@ t.test('JWT_SECRET may be a PEM public key: RS256 user tokens are verified with 
   const other = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } })
   const forged = await app.inject({ method: 'GET', url: '/whoami', headers: bearer(signRs256(other.privateKey, { sub: 'user-9' })) })
   t.equal(forged.statusCode, 401)
+  // The classic confusion: an HS256 token whose HMAC key is the (public) PEM itself.
+  const confused = await app.inject({ method: 'GET', url: '/whoami', headers: bearer(signHs256(publicKey, { sub: 'user-9' })) })
+  t.equal(confused.statusCode, 401, 'an HS256 token signed with the public key is refused')
 })
 
 t.test('a token without email still authenticates; the user has an empty email', async (t) => {

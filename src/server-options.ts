@@ -1,4 +1,5 @@
 import type { FastifyRequest, FastifyServerOptions } from 'fastify'
+import { censorTokens } from './censor.js'
 import { sendError } from './schemas/error.js'
 import type { Config } from './config.js'
 
@@ -20,15 +21,12 @@ export const REDACTED_PATHS = [
   '*.JWT_SECRET'
 ]
 
-// Something shaped like a JWT (a user's or a LiveKit token), wherever a client put it in a URL.
-const JWT_SHAPED = /eyJ[\w-]*\.[\w-]*\.?[\w-]*/g
-
 /** The request as logged: its URL with anything token-shaped censored. */
 function requestForLog (request: FastifyRequest): Record<string, unknown> {
   if (typeof request.url !== 'string') return request as unknown as Record<string, unknown>
   return {
     method: request.method,
-    url: request.url.replace(JWT_SHAPED, '[redacted]'),
+    url: censorTokens(request.url),
     host: request.host,
     remoteAddress: request.ip
   }

@@ -1,5 +1,6 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
+import { censorTokens } from '../../src/censor.js'
 import { sendError } from '../../src/schemas/error.js'
 
 interface ServiceError extends FastifyError {
@@ -25,6 +26,13 @@ function validationMessage (error: ServiceError): string {
   return error.message
 }
 
+/** What the client is told: 4xx messages as they are, 5xx masked unless they are ours to show. */
+function messageOf (error: ServiceError, statusCode: number): string {
+  if (error.validation !== undefined) return validationMessage(error)
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return 'Only JSON bodies are accepted (Content-Type: application/json)'
+  return statusCode < 500 || error.expose === true ? error.message : 'Internal Server Error'
+}
+
 /**
  * One error handler and one not-found handler, both sending the one error body.
  * 4xx messages pass through; 5xx are logged with the request id and masked
@@ -37,19 +45,14 @@ export default fp(async function errorHandlerPlugin (fastify) {
       request.log.error({ err: error }, 'request failed')
     }
     if (error.headers !== undefined) reply.headers(error.headers)
-    const message = error.validation !== undefined
-      ? validationMessage(error)
-      : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? 'Only JSON bodies are accepted (Content-Type: application/json)'
-        : statusCode < 500 || error.expose === true ? error.message : 'Internal Server Error'
-    return sendError(reply, statusCode, message)
+    return sendError(reply, statusCode, messageOf(error, statusCode))
   })
 
   // Only JSON bodies are read: anything else is 415, not a string the schemas then refuse.
   fastify.removeContentTypeParser('text/plain')
 
   fastify.setNotFoundHandler(function notFoundHandler (request, reply) {
-    const path = (request.url.split('?')[0] ?? '').slice(0, 200)
+    const path = censorTokens(request.url.split('?')[0] ?? '').slice(0, 200)
     return sendError(reply, 404, `Route ${request.method} ${path} not found`)
   })
 }, { name: 'error-handler' })

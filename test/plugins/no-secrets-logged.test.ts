@@ -27,6 +27,7 @@ t.test('no API secret, user JWT or LiveKit token reaches a log line or an error 
     { method: 'POST', url: '/api/v1/voice-sessions/start', headers: { ...alice, 'content-type': 'application/json' }, payload: `{"agent_type":"${token}"` },
     { method: 'POST', url: '/api/v1/voice-sessions/start', headers: alice, payload: { agent_type: token } },
     { method: 'GET', url: `/api/v1/voice-sessions/${token}/status`, headers: alice },
+    { method: 'GET', url: `/api/v1/${token}`, headers: alice },
     { method: 'DELETE', url: `/api/v1/voice-sessions/${roomName}`, headers: alice }
   ] as const
   for (const request of requests) bodies.push((await app.inject(request)).body)
@@ -39,8 +40,10 @@ t.test('no API secret, user JWT or LiveKit token reaches a log line or an error 
   t.ok(lines.length > 20, `${lines.length} log lines were written`)
   t.match(log, roomName, 'the log does say what happened')
   for (const secret of secrets) {
-    t.notOk(log.includes(secret), `the log does not contain ${secret.slice(0, 12)}...`)
-    t.notOk(bodies.some((body) => body.includes(secret)), `no error body contains ${secret.slice(0, 12)}...`)
+    // A token is caught by the start of its payload, so that a truncated copy counts too.
+    const telltale = secret.split('.')[1]?.slice(0, 32) ?? secret
+    t.notOk(log.includes(telltale), `the log does not contain ${telltale.slice(0, 12)}...`)
+    t.notOk(bodies.some((body) => body.includes(telltale)), `no error body contains ${telltale.slice(0, 12)}...`)
   }
 })
 

@@ -60,16 +60,21 @@ export interface LivekitServerOptions {
   logLevel?: string
 }
 
-async function waitUntilReady (url: string, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (child.exitCode !== null) throw new Error(`livekit-server exited with code ${child.exitCode}`)
+/**
+ * Polls `url` until it answers 2xx, for at most `timeoutMs`; fails at once if `child`, the process
+ * that should answer, exits. Used for livekit-server and the agent worker's health endpoint.
+ */
+export async function waitUntilAnswering (url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the process exited (${child.exitCode ?? child.signalCode}) before ${url} answered`)
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(1000) })
       if (response.ok) return
     } catch {}
     await sleep(50)
   }
-  throw new Error(`livekit-server did not become ready at ${url}`)
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`)
 }
 
 /**
@@ -94,7 +99,7 @@ export async function startLivekitServer (options: LivekitServerOptions = {}): P
   const child = spawn(bin, ['--config-body', config], { stdio: ['ignore', 'inherit', 'inherit'] })
   const httpUrl = `http://127.0.0.1:${port}`
   try {
-    await waitUntilReady(httpUrl, child)
+    await waitUntilAnswering(httpUrl, child, 15_000)
   } catch (err) {
     child.kill('SIGKILL')
     throw err

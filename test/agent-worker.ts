@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
-import { freePort, type RunningLivekit } from '../scripts/livekit-server.js'
+import { freePort, waitUntilAnswering, type RunningLivekit } from '../scripts/livekit-server.js'
 
 const root = join(import.meta.dirname, '..')
 
@@ -142,18 +142,11 @@ async function spawnWorker (livekit: RunningLivekit, options: AgentWorkerOptions
     return await exit
   }
 
-  const deadline = Date.now() + REGISTER_TIMEOUT_MS
-  while (true) {
-    if (exited(child)) throw new Error(`agent worker exited (${child.exitCode ?? child.signalCode}) before registering\n${describe()}`)
-    if (Date.now() > deadline) {
-      await kill()
-      throw new Error(`agent worker did not register within ${REGISTER_TIMEOUT_MS} ms\n${describe()}`)
-    }
-    try {
-      const response = await fetch(healthUrl, { signal: AbortSignal.timeout(1000) })
-      if (response.ok) break
-    } catch {}
-    await sleep(100)
+  try {
+    await waitUntilAnswering(healthUrl, child, REGISTER_TIMEOUT_MS)
+  } catch (err) {
+    await kill()
+    throw new Error(`agent worker did not register: ${(err as Error).message}\n${describe()}`)
   }
 
   const worker: RunningAgentWorker = {

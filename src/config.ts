@@ -1,6 +1,8 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox'
+import type { Ajv } from 'ajv'
 import { envSchema } from 'env-schema'
 import { AGENT_TYPES } from './agent-types.js'
+import { byteLengthKeywords, HMAC_MIN_BYTES } from './schemas/byte-length.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -34,12 +36,37 @@ const PATTERN_HINTS: Record<string, string> = {
   LIVEKIT_AGENT_NAMES: `must be type=agent-name pairs separated by commas, each type one of ${AGENT_TYPES.join(', ')}`
 }
 
+/** HS256 keys shorter than this are refused at start-up (RFC 7518 3.2). */
+export const MIN_HS256_SECRET_BYTES = 32
+
 export const ConfigSchema = Type.Composite([
   LivekitConfigSchema,
   Type.Object({
     JWT_SECRET: Type.String({
       minLength: 1,
-      description: 'Verifies the app\'s user JWTs: an HS256 secret, or a PEM public key for RS256/ES256/EdDSA tokens'
+      [HMAC_MIN_BYTES]: MIN_HS256_SECRET_BYTES,
+      description: 'Verifies the app\'s user JWTs: an HS256 secret of at least 32 bytes, or a PEM public key for RS256/ES256/EdDSA tokens'
+    }),
+    JWT_AUDIENCE: Type.String({
+      default: '',
+      description: 'When set, user JWTs must carry this audience (`aud`); empty = not checked'
+    }),
+    JWT_ISSUER: Type.String({
+      default: '',
+      description: 'When set, user JWTs must carry this issuer (`iss`); empty = not checked'
+    }),
+    JWT_CLOCK_SKEW_SECONDS: Type.Integer({
+      minimum: 0,
+      maximum: 300,
+      default: 30,
+      description: 'Clock difference allowed between the app\'s token issuer and this service when checking `exp` and `nbf`'
+    }),
+    LIVEKIT_TOKEN_TTL_SECONDS: Type.Integer({
+      minimum: 60,
+      maximum: 7 * 24 * 3600,
+      default: 6 * 3600,
+      description: 'Lifetime of the LiveKit token a user joins with. It bounds joining and reconnecting only: ' +
+        'LiveKit refreshes a connected participant\'s token by itself'
     }),
     HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP server listens on' }),
     PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'Port the HTTP server listens on (0 = any free port)' }),
@@ -119,7 +146,10 @@ export function loadEnv<T extends TObject> (schema: T, options: LoadConfigOption
       schema: structuredClone(schema),
       data: options.data ?? {},
       env: options.env ?? true,
-      dotenv: (options.dotenv ?? true) && { quiet: true }
+      dotenv: (options.dotenv ?? true) && { quiet: true },
+      ajv: {
+        customOptions: (ajv: Ajv) => ajv.addVocabulary(byteLengthKeywords)
+      }
     })
   } catch (err) {
     const errors = (err as EnvSchemaError).errors
@@ -131,6 +161,7 @@ export function loadEnv<T extends TObject> (schema: T, options: LoadConfigOption
       if (error.keyword === 'required') problems.set(key, 'is required')
       else if (error.keyword === 'const' || error.keyword === 'anyOf') problems.set(key, `must be one of ${allowedValues(schema, key)}`)
       else if (error.keyword === 'pattern') problems.set(key, PATTERN_HINTS[key] ?? 'is malformed')
+      else if (error.keyword.startsWith('x-')) problems.set(key, error.message ?? 'is invalid')
       else problems.set(key, error.message ?? 'is invalid')
     }
     const list = [...problems].map(([key, problem]) => `${key} ${problem}`).join('; ')

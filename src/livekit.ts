@@ -1,8 +1,5 @@
-import { AccessToken, AgentDispatchClient, RoomServiceClient } from 'livekit-server-sdk'
+import { AccessToken, AgentDispatchClient, RoomServiceClient, TrackSource } from 'livekit-server-sdk'
 import type { Config } from './config.js'
-
-/** Lifetime of a participant token: long enough for a long voice session, reissued by the token route. */
-export const TOKEN_TTL_SECONDS = 6 * 60 * 60
 
 export interface TokenRequest {
   identity: string
@@ -18,7 +15,7 @@ export interface IssuedToken {
   expiresAt: Date
 }
 
-type LivekitConfig = Pick<Config, 'LIVEKIT_URL' | 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'LIVEKIT_REQUEST_TIMEOUT_MS'>
+type LivekitConfig = Pick<Config, 'LIVEKIT_URL' | 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'LIVEKIT_REQUEST_TIMEOUT_MS' | 'LIVEKIT_TOKEN_TTL_SECONDS'>
 
 /** The expiry LiveKit will enforce: the token's own `exp` claim. */
 function expiryOf (jwt: string): Date {
@@ -43,12 +40,15 @@ export function createLivekit (config: LivekitConfig) {
     const accessToken = new AccessToken(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, {
       identity: request.identity,
       name: request.name,
-      ttl: TOKEN_TTL_SECONDS
+      // It bounds joining and reconnecting: LiveKit refreshes a connected participant's token itself.
+      ttl: config.LIVEKIT_TOKEN_TTL_SECONDS
     })
     accessToken.addGrant({
       roomJoin: true,
       room: request.room,
       canPublish: request.canPublish ?? true,
+      // A voice session: the microphone, never a camera or a screen.
+      canPublishSources: [TrackSource.MICROPHONE],
       canSubscribe: request.canSubscribe ?? true,
       canPublishData: request.canPublishData ?? true
     })

@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import { censorTokens } from './censor.js'
+import { byteLengthKeywords } from './schemas/byte-length.js'
 import { sendError } from './schemas/error.js'
 import type { Config } from './config.js'
 
@@ -32,6 +35,18 @@ function requestForLog (request: FastifyRequest): Record<string, unknown> {
   }
 }
 
+/** A caller's `X-Request-Id` that is adopted as it is; anything else is replaced by a new UUID. */
+const CALLER_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/**
+ * The request's id: the caller's `X-Request-Id` when it is a plain token of at most 128
+ * characters, else a random UUID, unique across restarts and replicas (Fastify's `req-1` is not).
+ */
+export function requestIdOf (request: IncomingMessage): string {
+  const callers = request.headers['x-request-id']
+  return typeof callers === 'string' && CALLER_REQUEST_ID.test(callers) ? callers : randomUUID()
+}
+
 /** Options of the Fastify instance, shared by the server and the tests so both run the same app. */
 export function serverOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServerOptions {
   return {
@@ -48,7 +63,8 @@ export function serverOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServer
       request.log.info({ code: error.code }, 'request refused by the router')
       return sendError(reply, 400, error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is too long' : 'The URL is malformed')
     },
-    requestIdHeader: 'x-request-id',
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     // A request that is not answered in this time is cut off; LiveKit calls time out well before.
     requestTimeout: 30_000,
     ajv: {
@@ -56,7 +72,8 @@ export function serverOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServer
         // Unknown fields are rejected by the schemas (additionalProperties: false), never silently dropped.
         removeAdditional: false,
         coerceTypes: false,
-        allErrors: false
+        allErrors: false,
+        keywords: byteLengthKeywords
       }
     }
   }

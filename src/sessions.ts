@@ -4,7 +4,7 @@ import type { Room } from 'livekit-server-sdk'
 import type { AgentDispatch, AgentState } from './agent-dispatch.js'
 import type { AgentType } from './agent-types.js'
 import type { Livekit } from './livekit.js'
-import { toServiceError } from './livekit-errors.js'
+import { isRoomNotFound, toServiceError } from './livekit-errors.js'
 import { mapLimited } from './map-limited.js'
 import { presenceOf, type RoomPresence } from './room-presence.js'
 import { isSessionRoomName, newRoomName } from './room-name.js'
@@ -66,18 +66,19 @@ export function createdAtOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>
 export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsOptions) {
   const { rooms } = livekit
 
-  async function call<T> (request: () => Promise<T>): Promise<T> {
+  /** One LiveKit call; its failure becomes a deliberate HTTP error that says what was being done. */
+  async function call<T> (action: string, request: () => Promise<T>): Promise<T> {
     try {
       return await request()
     } catch (err) {
-      throw toServiceError(err, requestTimeoutMs)
+      throw toServiceError(err, requestTimeoutMs, action)
     }
   }
 
   /** The user's session room, or 404 / 403. Reads one room, never the whole list. */
   async function ownedRoom (user: SessionUser, roomName: string): Promise<{ room: Room, metadata: SessionMetadata }> {
     if (!isSessionRoomName(roomName)) throw httpErrors.notFound('Session not found')
-    const [room] = await call(() => rooms.listRooms([roomName]))
+    const [room] = await call('read the room', () => rooms.listRooms([roomName]))
     if (room === undefined) throw httpErrors.notFound('Session not found')
     const metadata = parseSessionMetadata(room.metadata)
     if (metadata?.user_id !== user.id) throw httpErrors.forbidden('Not your session')
@@ -90,7 +91,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
   }
 
   async function peopleIn (roomName: string): Promise<RoomPresence> {
-    return presenceOf(await call(() => rooms.listParticipants(roomName)))
+    return presenceOf(await call('list the room\'s participants', () => rooms.listParticipants(roomName)))
   }
 
   async function issueToken (user: SessionUser, roomName: string): Promise<Static<typeof SessionTokenSchema>> {
@@ -103,7 +104,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
     const roomName = newRoomName(user.id)
     const metadata = sessionMetadata(user.id, agentType, new Date())
     const dispatch = { user_id: user.id, agent_type: agentType, room_name: roomName }
-    await call(() => rooms.createRoom({
+    await call('create the room', () => rooms.createRoom({
       name: roomName,
       metadata: JSON.stringify(metadata),
       emptyTimeout: EMPTY_TIMEOUT_SECONDS,
@@ -123,7 +124,9 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
   }
 
   async function status (user: SessionUser, roomName: string): Promise<Static<typeof SessionStatusSchema>> {
-    const [{ room, metadata }, presence] = await Promise.all([ownedRoom(user, roomName), peopleIn(roomName)])
+    // Ownership first: LiveKit is never asked about who is in another user's room.
+    const { room, metadata } = await ownedRoom(user, roomName)
+    const presence = await peopleIn(roomName)
     return {
       room_name: roomName,
       active: presence.people > 0,
@@ -136,13 +139,19 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
 
   async function end (user: SessionUser, roomName: string): Promise<Static<typeof EndedSessionSchema>> {
     await ownedRoom(user, roomName)
-    await call(() => rooms.deleteRoom(roomName))
+    try {
+      await rooms.deleteRoom(roomName)
+    } catch (err) {
+      // Closed by LiveKit (or ended elsewhere) since it was read: the session is gone all the same.
+      if (isRoomNotFound(err)) throw httpErrors.notFound('Session not found')
+      throw toServiceError(err, requestTimeoutMs, 'delete the room')
+    }
     agents.unwatch(roomName)
     return { status: 'ended', room_name: roomName }
   }
 
   async function listActive (user: SessionUser): Promise<Static<typeof ActiveSessionsSchema>> {
-    const owned = sessionsOf(await call(() => rooms.listRooms()), user.id)
+    const owned = sessionsOf(await call('list rooms', () => rooms.listRooms()), user.id)
     const sessions = await mapLimited(owned, PARTICIPANT_READS_AT_ONCE, async ({ room, metadata }) => {
       const presence = await peopleIn(room.name)
       return {

@@ -50,9 +50,9 @@ export async function build (t: Test, overrides: Record<string, unknown> = {}, l
   return fastify
 }
 
-/** An app user's JWT, as the app's backend would hold it. */
+/** An app user's JWT, as the app's backend would hold it: it expires in an hour. */
 export function userToken (fastify: FastifyInstance, sub: string, email = `${sub}@example.com`): string {
-  return fastify.jwt.sign({ sub, email })
+  return fastify.jwt.sign({ sub, email }, { expiresIn: '1h' })
 }
 
 export function bearer (token: string): { authorization: string } {

@@ -1,8 +1,9 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { MAX_USER_ID_LENGTH } from '../../src/room-name.js'
+import { isPem } from '../../src/jwt-key.js'
 import type { SessionUser } from '../../src/sessions.js'
+import { isUsableUserId } from '../../src/user-id.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -17,28 +18,41 @@ declare module 'fastify' {
   }
 }
 
-// No control characters: the id becomes part of a room name and a LiveKit identity.
-const USER_ID = new RegExp(`^[^\\p{Cc}]{1,${MAX_USER_ID_LENGTH}}$`, 'u')
-
 // What a client is told when its token is refused; never the token or the verifier's details.
 const REASONS: Record<string, string> = {
   FST_JWT_NO_AUTHORIZATION_IN_HEADER: 'Missing bearer token',
   FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: 'Bearer token expired'
 }
 
-function isPem (secret: string): boolean {
-  return secret.trimStart().startsWith('-----BEGIN')
+/** A claim value to require, or undefined (any value, or none) when its config key is empty. */
+function required (value: string): string | undefined {
+  return value === '' ? undefined : value
+}
+
+/** The claims a token must carry: `exp`, and `aud` / `iss` when they are checked (fast-jwt lets an absent one through). */
+function requiredClaims (audience: string, issuer: string): string[] {
+  return ['exp', ...(audience === '' ? [] : ['aud']), ...(issuer === '' ? [] : ['iss'])]
 }
 
 /**
  * Verifies the app's user JWTs (HS256 secret, or a PEM public key) and exposes
- * `fastify.authenticate`, which sets `request.user` or answers 401.
+ * `fastify.authenticate`, which sets `request.user` or answers 401. A token must expire (`exp`),
+ * must carry JWT_AUDIENCE / JWT_ISSUER when they are set, and is judged with
+ * JWT_CLOCK_SKEW_SECONDS of tolerance on `exp` and `nbf`.
  * https://github.com/fastify/fastify-jwt
  */
 export default fp(async function authPlugin (fastify) {
-  const { JWT_SECRET } = fastify.config
+  const { JWT_SECRET, JWT_AUDIENCE, JWT_ISSUER, JWT_CLOCK_SKEW_SECONDS } = fastify.config
   await fastify.register(fastifyJwt, {
     secret: isPem(JWT_SECRET) ? { public: JWT_SECRET, private: '' } : JWT_SECRET,
+    verify: {
+      requiredClaims: requiredClaims(JWT_AUDIENCE, JWT_ISSUER),
+      allowedAud: required(JWT_AUDIENCE),
+      allowedIss: required(JWT_ISSUER),
+      clockTolerance: JWT_CLOCK_SKEW_SECONDS * 1000
+    },
+    // fast-jwt's reason (a missing claim, an audience not allowed, a bad signature) never quotes the token.
+    messages: { authorizationTokenInvalid: (err) => `Invalid bearer token: ${err.message}` },
     formatUser: (payload) => ({
       id: typeof payload.sub === 'string' ? payload.sub : '',
       email: typeof payload.email === 'string' ? payload.email : ''
@@ -49,9 +63,10 @@ export default fp(async function authPlugin (fastify) {
     try {
       await request.jwtVerify()
     } catch (err) {
-      throw unauthorized(REASONS[(err as { code?: string }).code ?? ''] ?? 'Invalid bearer token')
+      const { code, message } = err as { code?: string, message: string }
+      throw unauthorized(REASONS[code ?? ''] ?? (code === 'FST_JWT_AUTHORIZATION_TOKEN_INVALID' ? message : 'Invalid bearer token'))
     }
-    if (!USER_ID.test(request.user.id)) throw unauthorized('Token has no usable subject (sub)')
+    if (!isUsableUserId(request.user.id)) throw unauthorized('Token has no usable subject (sub)')
   })
 
   function unauthorized (message: string) {

@@ -20,6 +20,8 @@ export default fp(async function corsPlugin (fastify: FastifyInstance, opts: { c
     origin: allowedOrigins(opts.config.CORS_ORIGINS),
     methods: ['GET', 'POST', 'DELETE'],
     allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+    // What a browser client may read: the id to quote in a bug report, and how long to wait on 503.
+    exposedHeaders: ['X-Request-Id', 'Retry-After'],
     maxAge: 600
   })
 }, { name: 'cors' })

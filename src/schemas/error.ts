@@ -16,8 +16,8 @@ export function errorResponses<const S extends number> (...statuses: S[]): Recor
   return Object.fromEntries(statuses.map((status) => [status, ErrorSchema])) as Record<S, typeof ErrorSchema>
 }
 
-/** Sends the one error body. */
+/** Sends the one error body, with the request's id (refusals by the router pass no hook that would add it). */
 export function sendError (reply: FastifyReply, statusCode: number, message: string): FastifyReply {
   const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
-  return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
+  return reply.code(statusCode).header('x-request-id', reply.request.id).type('application/json; charset=utf-8').send(body)
 }

@@ -22,7 +22,7 @@ export const TokenSourceRequestSchema = Type.Object({
 
 export const TokenSourceResponseSchema = Type.Object({
   server_url: Type.String({ description: 'The LiveKit server URL to connect to' }),
-  participant_token: Type.String({ description: 'LiveKit access token that joins the new session\'s room, for 6 hours' }),
+  participant_token: Type.String({ description: 'LiveKit access token that joins the new session\'s room (for LIVEKIT_TOKEN_TTL_SECONDS, 6 hours by default; microphone only)' }),
   room_name: Type.String({ description: 'The new session\'s room, for status, token refresh and end' }),
   participant_name: Type.String({ description: 'The name the user has in the room' })
 }, { description: 'LiveKit TokenSource response' })

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox'
 import { AGENT_STATES, type AgentState } from '../agent-dispatch.js'
 import { AgentTypeSchema } from '../agent-types.js'
-import { MAX_ROOM_NAME_LENGTH } from '../room-name.js'
+import { MAX_ROOM_NAME_BYTES } from '../room-name.js'
+import { MAX_UTF8_BYTES } from './byte-length.js'
 
 const RoomNameSchema = Type.String({
   description: 'The session\'s LiveKit room, as returned by `start`',
@@ -13,10 +14,12 @@ const CreatedAtSchema = Type.String({ format: 'date-time', description: 'When Li
 export const RoomNameParamsSchema = Type.Object({
   room_name: Type.String({
     minLength: 1,
-    maxLength: MAX_ROOM_NAME_LENGTH,
+    maxLength: MAX_ROOM_NAME_BYTES,
+    // LiveKit's limit is in bytes: 256 ASCII characters, fewer of any other script.
+    [MAX_UTF8_BYTES]: MAX_ROOM_NAME_BYTES,
     // No control characters; LiveKit accepts any other character in a room name.
     pattern: '^[^\\u0000-\\u001f\\u007f]+$',
-    description: 'The session\'s LiveKit room name'
+    description: 'The session\'s LiveKit room name (at most 256 bytes in UTF-8; percent-encode it in the URL)'
   })
 })
 
@@ -24,7 +27,7 @@ export const StartSessionBodySchema = Type.Object({
   agent_type: Type.Optional(AgentTypeSchema)
 }, { additionalProperties: false, description: 'An empty body starts a `general` session' })
 
-const TokenSchema = Type.String({ description: 'LiveKit access token for the user: joins this room only, for 6 hours' })
+const TokenSchema = Type.String({ description: 'LiveKit access token for the user: joins this room only, until `expires_at` (LIVEKIT_TOKEN_TTL_SECONDS, 6 hours by default); publishes the microphone only' })
 const LivekitUrlSchema = Type.String({ description: 'The LiveKit server URL the client connects to' })
 const ExpiresAtSchema = Type.String({ format: 'date-time', description: 'When the token expires (ISO 8601)' })
 

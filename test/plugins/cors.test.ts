@@ -25,6 +25,7 @@ t.test('a browser preflight for the token endpoint is answered for an allowed or
   const anonymous = await app.inject({ method: 'POST', url: '/api/v1/livekit/token', headers: { origin: 'https://app.example.com' }, payload: {} })
   t.equal(anonymous.statusCode, 401, 'CORS never replaces authentication')
   t.equal(anonymous.headers['access-control-allow-origin'], 'https://app.example.com', 'errors carry the header, so the browser can read them')
+  t.equal(anonymous.headers['access-control-expose-headers'], 'X-Request-Id, Retry-After', 'the browser may read the request id and Retry-After')
 })
 
 t.test('without CORS_ORIGINS no CORS header is sent', async (t) => {

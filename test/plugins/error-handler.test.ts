@@ -13,7 +13,7 @@ async function bareApp (t: Test) {
   await fastify.register(errorHandler)
   fastify.get('/boom', async () => { throw new Error('database password is hunter2') })
   fastify.get('/teapot', async () => { throw fastify.httpErrors.imateapot('short and stout') })
-  fastify.get('/upstream', async () => { throw toServiceError(new TypeError('fetch failed'), 1000) })
+  fastify.get('/upstream', async () => { throw toServiceError(new TypeError('fetch failed'), 1000, 'read the room') })
   fastify.get('/odd-status', async () => { throw Object.assign(new Error('odd'), { statusCode: 302 }) })
   await fastify.ready()
   t.teardown(() => fastify.close())
@@ -59,5 +59,20 @@ t.test('every answer carries the request id, the caller\'s own when it sent one'
   const own = await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: { 'x-request-id': 'bff-1234' } })
   t.equal(own.headers['x-request-id'], 'bff-1234')
   const made = await app.inject({ method: 'GET', url: '/nowhere', headers: bearer(userToken(app, 'alice')) })
-  t.match(made.headers['x-request-id'], /^req-/)
+  const other = await app.inject({ method: 'GET', url: '/nowhere' })
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+  t.match(made.headers['x-request-id'], uuid, 'a random UUID, unique across restarts and replicas')
+  t.not(made.headers['x-request-id'], other.headers['x-request-id'])
+})
+
+t.test('a caller\'s request id is adopted only when it is 1-128 characters of [A-Za-z0-9._:-]', async (t) => {
+  const { build } = await import('../helper.js')
+  const app = await build(t)
+  const idOf = async (id: string) => (await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: { 'x-request-id': id } })).headers['x-request-id']
+  for (const id of ['a', 'bff.7:run-1_x', 'x'.repeat(128)]) t.equal(await idOf(id), id)
+  for (const id of ['x'.repeat(129), 'has space', 'semi;colon', '<script>', 'ünï', '']) {
+    const given = await idOf(id)
+    t.not(given, id, JSON.stringify(id).slice(0, 20))
+    t.match(given, /^[0-9a-f-]{36}$/)
+  }
 })

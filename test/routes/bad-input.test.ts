@@ -67,13 +67,24 @@ t.test('room names that are too long or contain control characters: 400', async 
   }
 })
 
-t.test('a path parameter too long even for the router, or a malformed URL: 400', async (t) => {
-  await expectError(t, { method: 'GET', url: `/api/v1/voice-sessions/${'a'.repeat(5000)}/status`, headers: alice }, 400, /too long/)
-  await expectError(t, { method: 'GET', url: '/api/v1/voice-sessions/%zz/status', headers: alice }, 400, /malformed/)
+t.test('a path parameter too long even for the router, or a malformed URL: 400, with a request id', async (t) => {
+  const tooLong = await expectError(t, { method: 'GET', url: `/api/v1/voice-sessions/${'a'.repeat(5000)}/status`, headers: alice }, 400, /too long/)
+  const malformed = await expectError(t, { method: 'GET', url: '/api/v1/voice-sessions/%zz/status', headers: alice }, 400, /malformed/)
+  for (const response of [tooLong, malformed]) t.match(response.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+  const adopted = await expectError(t, { method: 'GET', url: '/api/v1/voice-sessions/%zz/status', headers: { ...alice, 'x-request-id': 'bff-7:abc' } }, 400)
+  t.equal(adopted.headers['x-request-id'], 'bff-7:abc')
 })
 
 t.test('a room name of the longest allowed length is looked up, not refused', async (t) => {
   await expectError(t, { method: 'GET', url: `/api/v1/voice-sessions/fitness-voice-${'a'.repeat(233)}-00000000/status`, headers: alice }, 404)
+  await expectError(t, { method: 'GET', url: `/api/v1/voice-sessions/${encodeURIComponent(`fitness-voice-${'語'.repeat(77)}-00000000`)}/status`, headers: alice }, 404)
+})
+
+t.test('a room name over 256 bytes is refused with 400 even when it has fewer than 256 characters', async (t) => {
+  const name = encodeURIComponent(`fitness-voice-${'語'.repeat(78)}-00000000`)
+  for (const [method, url] of [['GET', `/api/v1/voice-sessions/${name}/status`], ['POST', `/api/v1/voice-sessions/${name}/token`], ['DELETE', `/api/v1/voice-sessions/${name}`]] as const) {
+    await expectError(t, { method, url, headers: alice }, 400, /room_name must be at most 256 bytes in UTF-8/)
+  }
 })
 
 t.test('wrong method or unknown route: 404 with the one error body', async (t) => {
@@ -89,13 +100,20 @@ t.test('bad or unusable JWTs: 401', async (t) => {
     ['no header', {}, /Missing bearer token/],
     ['not bearer', { authorization: 'Basic YWxpY2U6cHc=' }, /Missing bearer token/],
     ['garbage', { authorization: 'Bearer not-a-jwt' }, /Invalid bearer token/],
-    ['wrong secret', bearer(signHs256('another-secret', { sub: 'alice' })), /Invalid bearer token/],
-    ['expired', bearer(app.jwt.sign({ sub: 'alice' }, { expiresIn: -10 })), /Bearer token expired/],
-    ['no sub', bearer(app.jwt.sign({ email: 'alice@example.com' })), /no usable subject/],
-    ['empty sub', bearer(app.jwt.sign({ sub: '' })), /no usable subject/],
-    ['sub too long', bearer(app.jwt.sign({ sub: 'a'.repeat(129) })), /no usable subject/],
-    ['sub with a newline', bearer(app.jwt.sign({ sub: 'alice\nbob' })), /no usable subject/],
-    ['sub with a tab', bearer(app.jwt.sign({ sub: 'alice\tbob' })), /no usable subject/],
+    ['wrong secret', bearer(signHs256('another-secret-of-at-least-32-bytes', { sub: 'alice' })), /Invalid bearer token/],
+    ['expired beyond the clock skew', bearer(app.jwt.sign({ sub: 'alice' }, { expiresIn: -60 })), /Bearer token expired/],
+    ['no exp', bearer(app.jwt.sign({ sub: 'alice' })), /Invalid bearer token: The exp claim is required/],
+    ['no sub', bearer(signed({ email: 'alice@example.com' })), /no usable subject/],
+    ['empty sub', bearer(signed({ sub: '' })), /no usable subject/],
+    ['sub of 234 ASCII bytes', bearer(signed({ sub: 'a'.repeat(234) })), /no usable subject/],
+    ['sub of 78 CJK characters (234 bytes)', bearer(signed({ sub: '語'.repeat(78) })), /no usable subject/],
+    ['sub of 59 emoji (236 bytes)', bearer(signed({ sub: '😀'.repeat(59) })), /no usable subject/],
+    ['sub with a newline', bearer(signed({ sub: 'alice\nbob' })), /no usable subject/],
+    ['sub with a tab', bearer(signed({ sub: 'alice\tbob' })), /no usable subject/],
+    ['sub with a bidi override', bearer(signed({ sub: 'alice\u202Egnp.exe' })), /no usable subject/],
+    ['sub with a zero-width space', bearer(signed({ sub: 'ali\u200Bce' })), /no usable subject/],
+    ['sub with a lone surrogate', bearer(signed({ sub: 'alice\uD800' })), /no usable subject/],
+    ['sub not a string', bearer(signed({ sub: 42 })), /no usable subject/],
     ['alg none', bearer(unsigned({ sub: 'alice' })), /Invalid bearer token/]
   ]
   for (const [label, headers, message] of cases) {
@@ -103,6 +121,11 @@ t.test('bad or unusable JWTs: 401', async (t) => {
     t.equal(response.headers['www-authenticate'], 'Bearer', label)
   }
 })
+
+/** A user JWT that expires in an hour, with these claims. */
+function signed (payload: object): string {
+  return app.jwt.sign(payload, { expiresIn: '1h' })
+}
 
 function unsigned (payload: object): string {
   return `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`
@@ -122,9 +145,11 @@ t.test('property: no body, header or room name makes the service answer 5xx', as
     fc.string({ maxLength: 200 }),
     fc.constant(undefined)
   )
+  // Any Unicode, not only printable ASCII (fc.string's default).
+  const anyText = (maxLength: number) => fc.oneof(fc.string({ unit: 'grapheme', minLength: 1, maxLength }), fc.string({ unit: 'binary', minLength: 1, maxLength }))
   const roomName = fc.oneof(
-    fc.string({ minLength: 1, maxLength: 300 }),
-    fc.string({ minLength: 1, maxLength: 40 }).map((s) => `fitness-voice-${s}-0a1b2c3d`),
+    anyText(300),
+    anyText(120).map((s) => `fitness-voice-${s}-0a1b2c3d`),
     fc.constantFrom('active', '..', '%2e%2e', '%', '%zz', '?', '#')
   )
   const headerValue = fc.string({ maxLength: 100 }).filter((s) => /^[\t\x20-\x7e]*$/.test(s))
@@ -132,7 +157,7 @@ t.test('property: no body, header or room name makes the service answer 5xx', as
     fc.constant(alice.authorization),
     headerValue,
     headerValue.map((s) => `Bearer ${s}`),
-    fc.string({ minLength: 1, maxLength: 64 }).map((sub) => `Bearer ${app.jwt.sign({ sub })}`)
+    anyText(250).map((sub) => `Bearer ${signed({ sub })}`)
   )
   const contentType = fc.oneof(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data'), headerValue)
   const request = fc.record({
@@ -158,7 +183,8 @@ t.test('property: no body, header or room name makes the service answer 5xx', as
     const headers: Record<string, string> = { authorization: r.authorization, 'x-request-id': r.requestId }
     if (r.body !== undefined) headers['content-type'] = r.contentType
     const response = await app.inject({ method, url, headers, ...(r.body === undefined ? {} : { payload: r.body }) })
-    return response.statusCode < 500 && (response.statusCode < 400 || isErrorBody(response.json(), response.statusCode))
+    return response.statusCode < 500 && response.headers['x-request-id'] !== undefined &&
+      (response.statusCode < 400 || isErrorBody(response.json(), response.statusCode))
   }), { numRuns: 400 })
   t.equal(runs, 400)
 })

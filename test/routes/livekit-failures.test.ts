@@ -1,5 +1,6 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer, type Socket } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { freePort } from '../../scripts/livekit-server.js'
 import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
 
@@ -27,6 +28,62 @@ t.test('LiveKit unreachable: 503 with Retry-After on every route; recovers by it
   t.equal(started.statusCode, 200, 'the same instance works once LiveKit is up')
   const status = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${started.json().room_name}/status`, headers: alice })
   t.equal(status.statusCode, 200)
+})
+
+/** An HTTP server on loopback, closed when the test ends; answers with `handle`. */
+async function httpServer (t: Test, handle: (request: IncomingMessage, response: ServerResponse) => void) {
+  const server = createHttpServer(handle)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const address = server.address()
+  return `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+}
+
+t.test('a gateway in front of LiveKit answering 404: 502 that says so, never "Session not found"', async (t) => {
+  const url = await httpServer(t, (_request, response) => { response.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>') })
+  const app = await build(t, { LIVEKIT_URL: url })
+  const alice = bearer(userToken(app, 'alice'))
+  const expected: Record<string, string> = {
+    'POST /api/v1/voice-sessions/start': 'LiveKit refused to create the room (404)',
+    'GET /api/v1/voice-sessions/active': 'LiveKit refused to list rooms (404)',
+    'GET /api/v1/voice-sessions/fitness-voice-alice-0a1b2c3d/status': 'LiveKit refused to read the room (404)',
+    'DELETE /api/v1/voice-sessions/fitness-voice-alice-0a1b2c3d': 'LiveKit refused to read the room (404)'
+  }
+  for (const [method, url] of ROUTES) {
+    const response = await app.inject({ method, url, headers: alice })
+    t.equal(response.statusCode, 502, `${method} ${url}`)
+    t.same(response.json(), { statusCode: 502, error: 'Bad Gateway', message: expected[`${method} ${url}`] })
+  }
+})
+
+t.test('status asks LiveKit who is in a room only after the room proved to be the caller\'s', async (t) => {
+  const livekit = await startLivekit(t)
+  const upstream = `http://127.0.0.1:${livekit.port}`
+  const calls: string[] = []
+  // A recording proxy in front of the real server.
+  const url = await httpServer(t, (request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      const body = Buffer.concat(chunks).toString()
+      calls.push(`${request.url?.split('/').pop()} ${body}`)
+      fetch(`${upstream}${request.url}`, { method: request.method, headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? '' }, body })
+        .then(async (answer) => { response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(await answer.text()) })
+        .catch(() => { response.writeHead(502).end() })
+    })
+  })
+  const app = await build(t, { ...livekitConfig(livekit), LIVEKIT_URL: url })
+  const alice = bearer(userToken(app, 'alice'))
+  const bob = bearer(userToken(app, 'bob'))
+  const session = (await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: alice })).json()
+  calls.length = 0
+  const foreign = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: bob })
+  t.equal(foreign.statusCode, 403)
+  t.same(calls.map((call) => call.split(' ')[0]), ['ListRooms'], 'only the room was read, never its participants')
+  calls.length = 0
+  const own = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: alice })
+  t.equal(own.statusCode, 200)
+  t.same(calls.map((call) => call.split(' ')[0]), ['ListRooms', 'ListParticipants'])
 })
 
 t.test('LiveKit accepting connections but never answering: 504 after the configured timeout, never a hang', async (t) => {

@@ -1,7 +1,9 @@
 import { ParticipantKind } from '@livekit/rtc-node'
 import { AccessToken, RoomServiceClient, TokenVerifier } from 'livekit-server-sdk'
+import fc from 'fast-check'
 import t from 'tap'
 import { parseSessionMetadata } from '../../src/session-metadata.js'
+import { isUsableUserId } from '../../src/user-id.js'
 import { joinRoom, waitFor } from '../clients.js'
 import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
 
@@ -177,18 +179,59 @@ t.test('a room made outside the service, with metadata that is missing, not JSON
   t.notOk(listed.sessions.some((s: { room_name: string }) => s.room_name.endsWith('aaaaaaaa') || s.room_name.endsWith('bbbbbbbb')))
 })
 
-t.test('user ids with spaces, slashes and non-ASCII characters work end to end', async (t) => {
-  for (const sub of ['Jane Doe', 'auth0|5f/7c', 'ユーザー-😀', 'a'.repeat(128)]) {
+/** Every route a user has, for one user and one session: what each answered. */
+async function everyRoute (user: Record<string, string>) {
+  const { response, body } = await start(user)
+  const room = encodeURIComponent(body.room_name)
+  const read = await status(user, body.room_name)
+  const refreshed = await app.inject({ method: 'POST', url: `/api/v1/voice-sessions/${room}/token`, headers: user })
+  const tokenSource = await app.inject({ method: 'POST', url: '/api/v1/livekit/token', headers: user, payload: {} })
+  const listed = await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: user })
+  const ended = await app.inject({ method: 'DELETE', url: `/api/v1/voice-sessions/${room}`, headers: user })
+  const endedToo = await app.inject({ method: 'DELETE', url: `/api/v1/voice-sessions/${encodeURIComponent(tokenSource.json().room_name)}`, headers: user })
+  return { started: response, body, read, refreshed, listed, tokenSource, ended, endedToo }
+}
+
+t.test('user ids up to the byte limit in any script work end to end, with a real client joining', async (t) => {
+  const subs = [
+    'Jane Doe',
+    'auth0|5f/7c?x#y%z',
+    'a'.repeat(233), // 233 bytes: the longest
+    '語'.repeat(77), // 231 bytes
+    '😀'.repeat(58), // 232 bytes
+    'مرحبا بالعالم '.repeat(9).slice(0, 100), // right-to-left text, no bidi controls
+    'e\u0301'.repeat(77) // combining marks: 231 bytes
+  ]
+  for (const sub of subs) {
     const user = bearer(userToken(app, sub))
-    const { response, body } = await start(user)
-    t.equal(response.statusCode, 200, sub)
-    t.equal(body.room_name.startsWith(`fitness-voice-${sub}-`), true)
-    const client = await joinRoom(t, body.livekit_url, body.token)
-    t.equal(client.room.localParticipant?.identity, sub)
-    t.equal((await status(user, body.room_name)).statusCode, 200)
-    const listed = (await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: user })).json()
-    t.same(listed.sessions.map((s: { room_name: string }) => s.room_name), [body.room_name])
-    const ended = await app.inject({ method: 'DELETE', url: `/api/v1/voice-sessions/${encodeURIComponent(body.room_name)}`, headers: user })
+    const { started, body, read, refreshed, listed, tokenSource, ended, endedToo } = await everyRoute(user)
+    t.equal(started.statusCode, 200, `start: ${sub.slice(0, 12)}`)
+    t.ok(body.room_name.startsWith(`fitness-voice-${sub}-`))
+    t.equal(read.statusCode, 200)
+    t.equal(refreshed.statusCode, 200)
+    t.same(listed.json().sessions.map((s: { room_name: string }) => s.room_name).sort(), [body.room_name, tokenSource.json().room_name].sort())
+    t.equal(tokenSource.statusCode, 201)
     t.equal(ended.statusCode, 200)
+    t.equal(endedToo.statusCode, 200)
+
+    const again = (await start(user)).body
+    const client = await joinRoom(t, again.livekit_url, again.token)
+    t.equal(client.room.localParticipant?.identity, sub, 'LiveKit knows the user by the same id')
+    const joined = await waitFor(async () => {
+      const s = (await status(user, again.room_name)).json()
+      return s.participants === 1 ? s : undefined
+    })
+    t.equal(joined.active, true)
+    await client.room.disconnect()
   }
+})
+
+t.test('property: any usable user id, drawn from all of Unicode, works on every route against LiveKit', async (t) => {
+  const anyId = fc.oneof(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 80 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 240 }))
+  await fc.assert(fc.asyncProperty(anyId.filter(isUsableUserId), async (sub) => {
+    const results = await everyRoute(bearer(userToken(app, sub)))
+    return results.started.statusCode === 200 && results.read.statusCode === 200 && results.refreshed.statusCode === 200 &&
+      results.listed.json().sessions.length === 2 && results.tokenSource.statusCode === 201 &&
+      results.ended.statusCode === 200 && results.endedToo.statusCode === 200
+  }), { numRuns: 30 })
 })

@@ -5,7 +5,7 @@ const required = {
   LIVEKIT_URL: 'wss://livekit.example.com',
   LIVEKIT_API_KEY: 'key',
   LIVEKIT_API_SECRET: 'secret',
-  JWT_SECRET: 'jwt-secret'
+  JWT_SECRET: 'an-hs256-secret-of-at-least-32-bytes'
 }
 
 function load (data: Record<string, unknown>) {
@@ -93,5 +93,30 @@ t.test('LIVEKIT_AGENT_NAMES: type=name pairs of known types only', async (t) => 
   t.equal(load(required).LIVEKIT_AGENT_NAMES, '')
   for (const value of ['yoga=x', 'workout=', 'workout', 'workout=a b', 'workout=a,,diet=b']) {
     t.throws(() => load({ ...required, LIVEKIT_AGENT_NAMES: value }), /LIVEKIT_AGENT_NAMES must be type=agent-name pairs/, value)
+  }
+})
+
+t.test('JWT_SECRET: an HS256 secret under 32 bytes is refused in the one message; a PEM key is not a secret', async (t) => {
+  for (const secret of ['x', 'a'.repeat(31), '秘密'.repeat(5)]) {
+    const error = t.throws(() => load({ ...required, JWT_SECRET: secret, PORT: 'eighty' })) as Error
+    t.match(error.message, /^Invalid configuration: (JWT_SECRET must be a PEM public key or an HS256 secret of at least 32 bytes; PORT|PORT .*; JWT_SECRET must be a PEM)/, secret)
+    t.notMatch(error.message, secret, 'the secret is not quoted')
+  }
+  t.equal(load({ ...required, JWT_SECRET: 'a'.repeat(32) }).JWT_SECRET.length, 32)
+  // Bytes, not characters: 11 three-byte characters are 33 bytes.
+  t.equal(load({ ...required, JWT_SECRET: '秘'.repeat(11) }).JWT_SECRET, '秘'.repeat(11))
+  const pem = '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----'
+  t.equal(load({ ...required, JWT_SECRET: pem }).JWT_SECRET, pem)
+})
+
+t.test('JWT claims and LiveKit token keys: defaults and bounds', async (t) => {
+  const config = load(required)
+  t.equal(config.JWT_AUDIENCE, '')
+  t.equal(config.JWT_ISSUER, '')
+  t.equal(config.JWT_CLOCK_SKEW_SECONDS, 30)
+  t.equal(config.LIVEKIT_TOKEN_TTL_SECONDS, 21600)
+  t.equal(load({ ...required, LIVEKIT_TOKEN_TTL_SECONDS: '600' }).LIVEKIT_TOKEN_TTL_SECONDS, 600)
+  for (const [key, value] of [['LIVEKIT_TOKEN_TTL_SECONDS', '59'], ['LIVEKIT_TOKEN_TTL_SECONDS', '604801'], ['JWT_CLOCK_SKEW_SECONDS', '-1'], ['JWT_CLOCK_SKEW_SECONDS', '301']] as const) {
+    t.throws(() => load({ ...required, [key]: value }), new RegExp(key), `${key}=${value}`)
   }
 })

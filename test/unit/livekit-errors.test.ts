@@ -1,9 +1,9 @@
 import { ServerError } from 'livekit-server-sdk'
 import t from 'tap'
-import { toServiceError } from '../../src/livekit-errors.js'
+import { isRoomNotFound, toServiceError } from '../../src/livekit-errors.js'
 
 function mapped (err: unknown) {
-  return toServiceError(err, 1500) as Error & { statusCode?: number, expose?: boolean, headers?: Record<string, string> }
+  return toServiceError(err, 1500, 'create the room') as Error & { statusCode?: number, expose?: boolean, headers?: Record<string, string> }
 }
 
 t.test('a timeout is a 504 that says how long was waited', async (t) => {
@@ -20,20 +20,27 @@ t.test('a refused connection is a 503 with Retry-After', async (t) => {
   t.same(error.headers, { 'retry-after': '5' })
 })
 
-t.test('LiveKit\'s own errors map to deliberate statuses', async (t) => {
+t.test('LiveKit\'s own answers are upstream failures that say what was being done, never a 404', async (t) => {
   const cases: Array<[ServerError, number, string]> = [
-    [new ServerError('Not Found', 'room not found', 404, 'not_found'), 404, 'Session not found'],
+    [new ServerError('Not Found', 'room not found', 404, 'not_found'), 502, 'LiveKit refused to create the room (not_found)'],
+    [new ServerError('Not Found', '<html>gateway</html>', 404, undefined), 502, 'LiveKit refused to create the room (404)'],
+    [new ServerError('Bad Request', 'bad', 400, 'invalid_argument'), 502, 'LiveKit refused to create the room (invalid_argument)'],
     [new ServerError('Unauthorized', 'invalid token', 401, undefined), 502, 'LiveKit refused the service\'s API credentials'],
     [new ServerError('Forbidden', 'no permission', 403, 'permission_denied'), 502, 'LiveKit refused the service\'s API credentials'],
     [new ServerError('Too Many Requests', 'slow down', 429, 'resource_exhausted'), 503, 'LiveKit is over capacity'],
-    [new ServerError('Internal Server Error', 'boom', 500, 'internal'), 502, 'LiveKit failed (500)'],
-    [new ServerError('Bad Request', 'bad', 400, 'invalid_argument'), 502, 'LiveKit rejected the request (invalid_argument)']
+    [new ServerError('Internal Server Error', 'boom', 500, 'internal'), 502, 'LiveKit failed (500) to create the room']
   ]
   for (const [err, status, message] of cases) {
     const error = mapped(err)
     t.equal(error.statusCode, status, message)
     t.equal(error.message, message)
   }
+})
+
+t.test('only LiveKit\'s own not_found names a missing room; a bare 404 from a proxy does not', async (t) => {
+  t.ok(isRoomNotFound(new ServerError('Not Found', 'room not found', 404, 'not_found')))
+  t.notOk(isRoomNotFound(new ServerError('Not Found', '<html>gateway</html>', 404, undefined)))
+  t.notOk(isRoomNotFound(new TypeError('fetch failed')))
 })
 
 t.test('anything else is passed on, to be logged and masked as a 500', async (t) => {

@@ -56,10 +56,11 @@ t.test('property: an id is usable exactly when it fits in bytes and holds no con
     const refused = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u.test(id) || utf8Bytes(id) > MAX_USER_ID_BYTES
     return isUsableUserId(id) === !refused
   }), { numRuns: 300 })
-  for (const id of ['alice\u202Eevil', 'zero\u200Bwidth', '\uFEFFbom', 'a\u2028b', 'lone\uD800', 'tab\there', '']) {
+  // A zero-width joiner is a format character too, so emoji ZWJ sequences (a family) are refused: a rule with no exceptions.
+  for (const id of ['alice\u202Eevil', 'zero\u200Bwidth', '\uFEFFbom', 'a\u2028b', 'lone\uD800', 'tab\there', '', '👩‍👩‍👧‍👦']) {
     t.notOk(isUsableUserId(id), codePoints(id))
   }
-  for (const id of ['山田太郎', '👩‍👩‍👧‍👦', 'مرحبا', 'user with spaces', 'a/b|c?d#e%f', 'é́']) {
+  for (const id of ['山田太郎', '😀🎉', 'مرحبا', 'user with spaces', 'a/b|c?d#e%f', 'é́']) {
     t.ok(isUsableUserId(id), codePoints(id))
   }
 })

@@ -33,6 +33,7 @@ const AGENT_NAMES_PATTERN = `^\\s*(${AGENT_TYPE_NAME}\\s*(,\\s*${AGENT_TYPE_NAME
 /** What a value that does not match its pattern should look like. */
 const PATTERN_HINTS: Record<string, string> = {
   LIVEKIT_URL: 'must be a URL starting with ws://, wss://, http:// or https://',
+  REDIS_URL: 'must be empty or a URL starting with redis:// or rediss://',
   LIVEKIT_AGENT_NAMES: `must be type=agent-name pairs separated by commas, each type one of ${AGENT_TYPES.join(', ')}`
 }
 
@@ -95,6 +96,17 @@ export const ConfigSchema = Type.Composite([
       maximum: 30,
       default: 6,
       description: 'Dispatches per session, the first included, before its agent is reported missing'
+    }),
+    REDIS_URL: Type.String({
+      default: '',
+      pattern: '^$|^rediss?://',
+      description: 'Redis that holds the session index, shared by every replica (redis:// or rediss://). Empty = in this process\'s memory (one replica)'
+    }),
+    RECONCILE_INTERVAL_MS: Type.Integer({
+      minimum: 1000,
+      maximum: 3_600_000,
+      default: 30_000,
+      description: 'How often the session index is checked against LiveKit; a session LiveKit closed is gone from answers within this plus one LiveKit call, webhooks or not'
     }),
     LIVEKIT_REQUEST_TIMEOUT_MS: Type.Integer({
       minimum: 100,

@@ -1,0 +1,34 @@
+import fp from 'fastify-plugin'
+import { createMemoryStore } from '../../src/session-index/memory-store.js'
+import { createRedisStore } from '../../src/session-index/redis-store.js'
+import { createSessionIndex, type SessionIndex } from '../../src/session-index/session-index.js'
+import type { SessionStore } from '../../src/session-index/session-store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessionIndex: SessionIndex
+  }
+}
+
+export interface SessionIndexPluginOptions {
+  /** A store to use instead of the one REDIS_URL names (tests of faults a real store cannot produce). */
+  sessionStore?: SessionStore
+}
+
+/**
+ * The session index: every live session, its owner and who is in it, kept by the service's own
+ * start and end, LiveKit's webhooks and a bounded reconcile, so that reads cost the same at any
+ * number of rooms. In Redis when REDIS_URL is set (shared by replicas), else in memory.
+ * https://github.com/redis/ioredis
+ */
+export default fp<SessionIndexPluginOptions>(async function sessionIndexPlugin (fastify, opts) {
+  const { REDIS_URL, RECONCILE_INTERVAL_MS } = fastify.config
+  const store = opts.sessionStore ?? (REDIS_URL === '' ? createMemoryStore() : createRedisStore({ url: REDIS_URL }))
+  const index = createSessionIndex(store, { livekit: fastify.livekit, intervalMs: RECONCILE_INTERVAL_MS, log: fastify.log })
+  fastify.decorate('sessionIndex', index)
+  fastify.addHook('onReady', async () => { index.reconciler.start() })
+  fastify.addHook('onClose', async () => {
+    index.reconciler.stop()
+    await store.close()
+  })
+}, { name: 'session-index', dependencies: ['config', 'livekit'] })

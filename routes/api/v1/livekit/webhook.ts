@@ -1,0 +1,63 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk'
+import { errorResponses } from '../../../../src/schemas/error.js'
+import { WEBHOOK_CONTENT_TYPE, WebhookBodySchema, WebhookHeadersSchema, WebhookReceiptSchema } from '../../../../src/schemas/webhook.js'
+
+/** Largest webhook body read: an event carries a room, a participant and its tracks, far below this. */
+const WEBHOOK_BODY_LIMIT = 1024 * 1024
+
+/** Whether a failure of `WebhookReceiver.receive` came after the signature was verified: the body is not an event. */
+function isUnreadableEvent (err: unknown): boolean {
+  return err instanceof SyntaxError || (err instanceof Error && err.message.startsWith('cannot decode'))
+}
+
+/**
+ * /api/v1/livekit/webhook: LiveKit's webhooks, which keep the session index current. Not a user's
+ * call: LiveKit vouches for it with a JWT signed with LIVEKIT_API_KEY's secret whose `sha256`
+ * claim covers the exact raw body, so the body is read as a string and verified before it is parsed.
+ * A verified delivery is answered 200 at once, even for a room or an event the service does not
+ * know: LiveKit treats any other 4xx as final and retries 5xx.
+ */
+const livekitWebhook: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { config, sessionIndex, httpErrors } = fastify
+  const receiver = new WebhookReceiver(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET)
+
+  // Raw strings in this plugin only: the signature covers the bytes as sent.
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser([WEBHOOK_CONTENT_TYPE, 'application/json'], { parseAs: 'string', bodyLimit: WEBHOOK_BODY_LIMIT }, (_request, body, done) => {
+    done(null, body)
+  })
+
+  fastify.post('/webhook', {
+    config: { signedBy: 'livekit' },
+    bodyLimit: WEBHOOK_BODY_LIMIT,
+    schema: {
+      tags: ['livekit'],
+      summary: 'LiveKit webhook receiver',
+      description: 'Point LiveKit\'s `webhook.urls` here (with `webhook.api_key` = LIVEKIT_API_KEY). ' +
+        'Deliveries without a valid signature over the exact body are refused with 401 and never read.',
+      consumes: [WEBHOOK_CONTENT_TYPE],
+      headers: WebhookHeadersSchema,
+      body: WebhookBodySchema,
+      response: { 200: WebhookReceiptSchema, ...errorResponses(400, 401, 413, 415, 500, 503) }
+    }
+  }, async (request) => {
+    let event: WebhookEvent
+    try {
+      event = await receiver.receive(request.body, request.headers.authorization, false, `${config.JWT_CLOCK_SKEW_SECONDS}s`)
+    } catch (err) {
+      if (isUnreadableEvent(err)) throw httpErrors.badRequest('The webhook body is not a LiveKit event')
+      // The reason, never the header.
+      request.log.warn({ reason: (err as Error).message }, 'LiveKit webhook refused: bad signature')
+      throw httpErrors.unauthorized('Webhook signature is missing or invalid')
+    }
+    try {
+      return { outcome: await sessionIndex.applyWebhookEvent(event) }
+    } catch (err) {
+      request.log.error({ err, event: event.event, room: event.room?.name }, 'LiveKit webhook: the session index failed')
+      throw httpErrors.serviceUnavailable('The session index is unavailable; LiveKit will deliver again')
+    }
+  })
+}
+
+export default livekitWebhook

@@ -1,0 +1,6 @@
+import type { Room } from 'livekit-server-sdk'
+
+/** When LiveKit created the room, in ms; `creationTime` is a bigint of seconds, `creationTimeMs` finer when set. */
+export function createdAtMsOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>): number {
+  return Number(room.creationTimeMs > 0n ? room.creationTimeMs : room.creationTime * 1000n)
+}

@@ -1,0 +1,133 @@
+import { ENTRY_TTL_MS, TOMBSTONE_TTL_MS, type IndexedParticipant, type IndexedSession, type NewSession, type SessionStore } from './session-store.js'
+
+/** Keys that are forgotten `ttlMs` after they were set; bounded by the rooms and events of that time. */
+function expiringSet (ttlMs: number, now: () => number) {
+  const until = new Map<string, number>()
+  function sweep (): void {
+    const at = now()
+    // Insertion order is expiry order: every key lives the same ttl.
+    for (const [key, expiry] of until) {
+      if (expiry > at) break
+      until.delete(key)
+    }
+  }
+  return {
+    has (key: string): boolean {
+      sweep()
+      return until.has(key)
+    },
+    add (key: string): void {
+      sweep()
+      until.delete(key)
+      until.set(key, now() + ttlMs)
+    }
+  }
+}
+
+interface Entry {
+  session: Omit<IndexedSession, 'participants'>
+  participants: Map<string, IndexedParticipant>
+  departed: Set<string>
+}
+
+/** The session index in this process's memory: for one replica (no REDIS_URL). */
+export function createMemoryStore ({ now = Date.now }: { now?: () => number } = {}): SessionStore {
+  const entries = new Map<string, Entry>()
+  const byUser = new Map<string, Set<string>>()
+  const ended = expiringSet(TOMBSTONE_TTL_MS, now)
+  const events = expiringSet(TOMBSTONE_TTL_MS, now)
+
+  function live (roomName: string): Entry | undefined {
+    const entry = entries.get(roomName)
+    if (entry !== undefined && now() - entry.session.checkedAtMs > ENTRY_TTL_MS) {
+      remove(roomName)
+      return undefined
+    }
+    return entry
+  }
+
+  function view (entry: Entry): IndexedSession {
+    return { ...entry.session, participants: [...entry.participants.values()] }
+  }
+
+  function remove (roomName: string): Entry | undefined {
+    const entry = entries.get(roomName)
+    if (entry === undefined) return undefined
+    entries.delete(roomName)
+    const rooms = byUser.get(entry.session.userId)
+    rooms?.delete(roomName)
+    if (rooms?.size === 0) byUser.delete(entry.session.userId)
+    return entry
+  }
+
+  return {
+    async add (session: NewSession, checkedAtMs: number) {
+      if (ended.has(session.roomName)) return false
+      const existing = live(session.roomName)
+      if (existing !== undefined) {
+        existing.session.checkedAtMs = Math.max(existing.session.checkedAtMs, checkedAtMs)
+        return true
+      }
+      entries.set(session.roomName, { session: { ...session, checkedAtMs }, participants: new Map(), departed: new Set() })
+      const rooms = byUser.get(session.userId) ?? new Set<string>()
+      rooms.add(session.roomName)
+      byUser.set(session.userId, rooms)
+      return true
+    },
+    async get (roomName) {
+      const entry = live(roomName)
+      return entry === undefined ? undefined : view(entry)
+    },
+    async listByUser (userId) {
+      return [...byUser.get(userId) ?? []].flatMap((roomName) => {
+        const entry = live(roomName)
+        return entry === undefined ? [] : [view(entry)]
+      })
+    },
+    async roomNames () {
+      return [...entries.keys()]
+    },
+    async count () {
+      return entries.size
+    },
+    async end (roomName) {
+      ended.add(roomName)
+      const entry = remove(roomName)
+      return entry === undefined ? undefined : view(entry)
+    },
+    async joined (roomName, participant, atMs) {
+      const entry = live(roomName)
+      if (entry === undefined || entry.departed.has(participant.sid)) return
+      entry.participants.set(participant.sid, participant)
+      entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, atMs)
+    },
+    async left (roomName, sid, atMs) {
+      const entry = live(roomName)
+      if (entry === undefined) return undefined
+      entry.departed.add(sid)
+      const participant = entry.participants.get(sid)
+      entry.participants.delete(sid)
+      entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, atMs)
+      return participant
+    },
+    async replaceParticipants (roomName, participants, checkedAtMs) {
+      const entry = live(roomName)
+      if (entry === undefined || entry.session.checkedAtMs > checkedAtMs) return
+      entry.participants = new Map(participants.map((participant) => [participant.sid, participant]))
+      entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, checkedAtMs)
+    },
+    async touch (roomName, checkedAtMs) {
+      const entry = live(roomName)
+      if (entry !== undefined) entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, checkedAtMs)
+    },
+    async firstDelivery (eventId) {
+      if (events.has(eventId)) return false
+      events.add(eventId)
+      return true
+    },
+    async lead () {
+      return true
+    },
+    async close () {}
+  }
+}

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk'
-import { errorResponses } from '../../../../src/schemas/error.js'
-import { WEBHOOK_CONTENT_TYPE, WebhookBodySchema, WebhookHeadersSchema, WebhookReceiptSchema } from '../../../../src/schemas/webhook.js'
+import { errorResponses } from '../../../../../src/schemas/error.js'
+import { WEBHOOK_CONTENT_TYPE, WebhookBodySchema, WebhookHeadersSchema, WebhookReceiptSchema } from '../../../../../src/schemas/webhook.js'
 
 /** Largest webhook body read: an event carries a room, a participant and its tracks, far below this. */
 const WEBHOOK_BODY_LIMIT = 1024 * 1024
@@ -28,7 +28,7 @@ const livekitWebhook: FastifyPluginAsyncTypebox = async function (fastify) {
     done(null, body)
   })
 
-  fastify.post('/webhook', {
+  fastify.post('', {
     config: { signedBy: 'livekit' },
     bodyLimit: WEBHOOK_BODY_LIMIT,
     schema: {

@@ -1,0 +1,23 @@
+import { createHash } from 'node:crypto'
+import { AccessToken, WebhookEvent } from 'livekit-server-sdk'
+
+export interface Delivery {
+  body: string
+  headers: Record<string, string>
+}
+
+/** A webhook delivery as LiveKit signs it: protojson body, a JWT whose `sha256` claim covers it. */
+export async function signedDelivery (event: Record<string, unknown>, { apiKey, apiSecret }: { apiKey: string, apiSecret: string }): Promise<Delivery> {
+  const body = WebhookEvent.fromJson(event as never).toJsonString()
+  const token = new AccessToken(apiKey, apiSecret, { ttl: '5m' })
+  token.sha256 = createHash('sha256').update(body).digest('base64')
+  return { body, headers: { authorization: await token.toJwt(), 'content-type': 'application/webhook+json' } }
+}
+
+let counter = 0
+
+/** A LiveKit webhook event (protojson field names) about a room, with a fresh id. */
+export function webhookEvent (event: string, room: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  counter++
+  return { event, id: `EV_test${counter}`, createdAt: String(Math.floor(Date.now() / 1000)), room, ...extra }
+}

@@ -1,7 +1,9 @@
+import { JobStatus } from '@livekit/protocol'
 import type { FastifyBaseLogger } from 'fastify'
-import { RoomAgentDispatch } from 'livekit-server-sdk'
+import { RoomAgentDispatch, type AgentDispatch as LivekitAgentDispatch } from 'livekit-server-sdk'
 import { AGENT_TYPES, isAgentType, type AgentType } from './agent-types.js'
 import type { Config } from './config.js'
+import { createMemoryDispatchLedger, type DispatchLedger } from './dispatch-ledger.js'
 import type { Livekit } from './livekit.js'
 import { presenceOf, type RoomPresence } from './room-presence.js'
 
@@ -16,8 +18,21 @@ export interface DispatchMetadata {
   room_name: string
 }
 
-/** Rooms whose dispatch count is remembered; past this, the oldest are forgotten. */
-const REMEMBERED_ROOMS = 10_000
+/**
+ * How long LiveKit may take to list the job of a dispatch that a worker took. livekit-server 1.13
+ * places a job only once it has asked every node which agents are registered (5 s, after a worker
+ * registers and once a minute) and a worker accepted it (up to 4 s more). Measured: the job listed
+ * 0.2 s after the dispatch with that answer cached, 5 s without, while its agent joined after
+ * 0.5-2 s. A dispatch without a job is lost only once it is older than this.
+ */
+export const JOB_LISTING_MS = 10_000
+
+/**
+ * How long the agent of a listed job may take to join: the agents library gives a job process 10 s
+ * to start. livekit-server 1.13 never marks a job ended in the dispatch list (its job stays
+ * `running` after its worker died), so a job older than this whose agent is not in the room is over.
+ */
+export const AGENT_START_MS = 15_000
 
 type DispatchConfig = Pick<Config, 'LIVEKIT_AGENT_NAME' | 'LIVEKIT_AGENT_NAMES' | 'AGENT_JOIN_TIMEOUT_MS' | 'AGENT_DISPATCH_ATTEMPTS'>
 
@@ -31,20 +46,60 @@ export function parseAgentNames (value: string): Partial<Record<AgentType, strin
   return names
 }
 
+const msOf = (nanoseconds: bigint | undefined): number => Number((nanoseconds ?? 0n) / 1_000_000n)
+
+/**
+ * Whether one of a room's dispatches may still bring its agent (which is not in the room): LiveKit
+ * may still be placing a young dispatch that has no job, or the agent of a young pending or running
+ * job may still be starting. Otherwise every dispatch is lost: it got no job (no worker was
+ * registered or free), or its job is over. Ages come from LiveKit's timestamps.
+ */
+export function agentMayStillCome (dispatches: readonly LivekitAgentDispatch[], nowMs: number, windows: { listingMs: number, startMs: number }): boolean {
+  return dispatches.some((dispatch) => {
+    const createdAtMs = msOf(dispatch.state?.createdAt)
+    const jobs = dispatch.state?.jobs ?? []
+    if (jobs.length === 0) return nowMs - createdAtMs < windows.listingMs
+    return jobs.some((job) => {
+      const status = job.state?.status ?? JobStatus.JS_PENDING
+      if (status !== JobStatus.JS_PENDING && status !== JobStatus.JS_RUNNING) return false
+      const startedAtMs = msOf(job.state?.startedAt)
+      return nowMs - (startedAtMs > 0 ? startedAtMs : createdAtMs) < windows.startMs
+    })
+  })
+}
+
+interface Watch {
+  timer?: NodeJS.Timeout
+  stopped: boolean
+}
+
 /**
  * Which agent serves which agent type, and the watch that notices an agent that never came:
  * LiveKit drops dispatches when no worker is free or registered, and retries none of them.
  * A session is watched from its start until its agent joins; after that, `status` reading the
  * room is what notices an agent that left while its user stays. A session whose agent is in
  * the room costs nothing more.
+ *
+ * One watch per room, whoever starts it (the session's start, any number of `status` calls at
+ * once): it holds the room's claim in the `ledger`. It dispatches again only when LiveKit lists
+ * every dispatch of the room as lost, so a slow agent is waited for, never doubled.
  */
-export function createAgentDispatch ({ livekit, config, log }: { livekit: Livekit, config: DispatchConfig, log: FastifyBaseLogger }) {
+export function createAgentDispatch ({ livekit, config, log, ledger = createMemoryDispatchLedger() }: {
+  livekit: Livekit
+  config: DispatchConfig
+  log: FastifyBaseLogger
+  ledger?: DispatchLedger
+}) {
   const overrides = parseAgentNames(config.LIVEKIT_AGENT_NAMES)
-  const watches = new Map<string, NodeJS.Timeout>()
-  /** Dispatches made per room by this replica, kept after a watch ends so that the bound holds. */
-  const dispatchesMade = new Map<string, number>()
+  /** The watches this replica runs, by room. */
+  const watches = new Map<string, Watch>()
+  let closed = false
+  const windows = {
+    listingMs: Math.max(config.AGENT_JOIN_TIMEOUT_MS, JOB_LISTING_MS),
+    startMs: Math.max(config.AGENT_JOIN_TIMEOUT_MS, AGENT_START_MS)
+  }
   /** After this long without an agent, every dispatch has been tried: the agent is missing. */
-  const giveUpAfterMs = config.AGENT_JOIN_TIMEOUT_MS * config.AGENT_DISPATCH_ATTEMPTS
+  const giveUpAfterMs = windows.listingMs * config.AGENT_DISPATCH_ATTEMPTS
 
   function agentNameFor (agentType: AgentType): string | undefined {
     const name = overrides[agentType] ?? config.LIVEKIT_AGENT_NAME
@@ -64,102 +119,142 @@ export function createAgentDispatch ({ livekit, config, log }: { livekit: Liveki
     return agentName === undefined ? [] : [new RoomAgentDispatch({ agentName, metadata: JSON.stringify(metadata) })]
   }
 
-  function unwatch (roomName: string): void {
-    clearTimeout(watches.get(roomName))
-    watches.delete(roomName)
-    dispatchesMade.delete(roomName)
-  }
-
-  function remember (roomName: string, dispatches: number): void {
-    dispatchesMade.delete(roomName)
-    dispatchesMade.set(roomName, dispatches)
-    // The oldest first: a Map iterates in insertion order.
-    for (const oldest of dispatchesMade.keys()) {
-      if (dispatchesMade.size <= REMEMBERED_ROOMS) break
-      dispatchesMade.delete(oldest)
-    }
-  }
-
-  // `check` never rejects: it logs its own failures.
-  function schedule (roomName: string, check: () => Promise<void>): void {
-    const timer = setTimeout(check, config.AGENT_JOIN_TIMEOUT_MS)
-    timer.unref()
-    watches.set(roomName, timer)
-  }
-
-  async function dispatch (session: DispatchMetadata, agentName: string, number: number): Promise<void> {
-    log.warn({ room: session.room_name, agent: agentName, dispatch: number }, 'voice agent not in the room: dispatching again')
-    await livekit.agentDispatch.createDispatch(session.room_name, agentName, { metadata: JSON.stringify(session) })
-  }
-
   /**
-   * Checks the room every AGENT_JOIN_TIMEOUT_MS until the agent is in it, dispatching again while
-   * it is not; `made` dispatches were already made. Stops when the room is gone, the agent came,
-   * or AGENT_DISPATCH_ATTEMPTS dispatches went unanswered.
+   * One look at the room by the holder of its claim: whether to look again later. Never counts a
+   * failed read; counts a failed dispatch once (LiveKit may have made it all the same).
    */
-  function follow (session: DispatchMetadata, agentName: string, made: number): void {
+  async function look (session: DispatchMetadata, agentName: string, watch: Watch): Promise<'again' | 'done'> {
     const roomName = session.room_name
-    let dispatches = made
-    remember(roomName, dispatches)
-    const check = async (): Promise<void> => {
-      watches.delete(roomName)
-      try {
-        const [rooms, participants] = await Promise.all([livekit.rooms.listRooms([roomName]), livekit.rooms.listParticipants(roomName)])
-        // An ended session is never dispatched into: that would bring its room back.
-        if (rooms.length === 0) return unwatch(roomName)
-        if (presenceOf(participants).agentConnected) return
-        if (dispatches >= config.AGENT_DISPATCH_ATTEMPTS) {
-          log.warn({ room: roomName, agent: agentName, dispatches }, 'voice agent missing: no dispatch was answered')
-          return
-        }
-        remember(roomName, ++dispatches)
-        await dispatch(session, agentName, dispatches)
-      } catch (err) {
-        log.warn({ err, room: roomName }, 'agent watch: a LiveKit call failed')
-        if (dispatches >= config.AGENT_DISPATCH_ATTEMPTS) return
-        remember(roomName, ++dispatches)
+    let dispatches: LivekitAgentDispatch[]
+    try {
+      const [rooms, participants] = await Promise.all([livekit.rooms.listRooms([roomName]), livekit.rooms.listParticipants(roomName)])
+      // An ended session is never dispatched into: that would bring its room back.
+      if (rooms.length === 0) {
+        await ledger.forget(roomName)
+        return 'done'
       }
-      schedule(roomName, check)
+      if (presenceOf(participants).agentConnected) return 'done'
+      dispatches = await livekit.agentDispatch.listDispatch(roomName)
+    } catch (err) {
+      log.warn({ err, room: roomName }, 'agent watch: reading the room from LiveKit failed; looking again later')
+      return 'again'
     }
-    schedule(roomName, check)
-  }
-
-  /** Watches a session just started, whose room came with the first dispatch. */
-  function watch (session: DispatchMetadata): void {
-    const agentName = agentNameFor(session.agent_type)
-    if (agentName !== undefined) follow(session, agentName, 1)
+    if (watch.stopped) return 'done'
+    if (agentMayStillCome(dispatches.filter((dispatch) => dispatch.agentName === agentName), Date.now(), windows)) return 'again'
+    const made = await ledger.dispatchesMade(roomName) ?? 0
+    if (made >= config.AGENT_DISPATCH_ATTEMPTS) {
+      log.warn({ room: roomName, agent: agentName, dispatches: made }, 'voice agent missing: no dispatch was answered')
+      return 'done'
+    }
+    const number = await ledger.countDispatch(roomName)
+    if (watch.stopped) return 'done'
+    log.warn({ room: roomName, agent: agentName, dispatch: number }, 'voice agent not in the room and every dispatch lost: dispatching again')
+    try {
+      await livekit.agentDispatch.createDispatch(roomName, agentName, { metadata: JSON.stringify(session) })
+    } catch (err) {
+      log.warn({ err, room: roomName, dispatch: number }, 'agent dispatch failed')
+    }
+    return 'again'
   }
 
   /**
-   * The state of a session's agent, from the room as `status` just read it. A person waiting in a
-   * room without its agent (the agent crashed, its worker died, this replica restarted) gets the
-   * agent dispatched again, within the same bound of dispatches. Nothing happens, and nothing is
-   * spent, while the agent is in the room.
+   * Looks at the room `firstLookInMs` from now and then every AGENT_JOIN_TIMEOUT_MS, until the agent
+   * is in it, the room is gone, or AGENT_DISPATCH_ATTEMPTS dispatches were lost. The caller holds
+   * the room's claim; the watch gives it back when it ends.
    */
-  function check (session: DispatchMetadata, presence: RoomPresence, roomAgeMs: number): AgentState {
+  function startWatch (session: DispatchMetadata, agentName: string, firstLookInMs: number): void {
+    const roomName = session.room_name
+    const watch: Watch = { stopped: false }
+    watches.set(roomName, watch)
+    const end = async (): Promise<void> => {
+      if (watches.get(roomName) === watch) watches.delete(roomName)
+      if (!watch.stopped) {
+        watch.stopped = true
+        await ledger.release(roomName)
+      }
+    }
+    const lookLater = (ms: number): void => {
+      watch.timer = setTimeout(lookAndGoOn, ms)
+      watch.timer.unref()
+    }
+    // Never rejects: it logs its own failures.
+    async function lookAndGoOn (): Promise<void> {
+      try {
+        if (await look(session, agentName, watch) === 'again' && !watch.stopped) return lookLater(config.AGENT_JOIN_TIMEOUT_MS)
+      } catch (err) {
+        log.warn({ err, room: roomName }, 'agent watch failed; status will heal the session')
+      }
+      await end().catch(() => {})
+    }
+    lookLater(firstLookInMs)
+  }
+
+  /** Watches a session just started, whose room came with the first dispatch. Never rejects. */
+  async function watch (session: DispatchMetadata): Promise<void> {
+    const agentName = agentNameFor(session.agent_type)
+    if (agentName === undefined || closed) return
+    try {
+      await ledger.countDispatch(session.room_name)
+      if (await ledger.claim(session.room_name)) startWatch(session, agentName, config.AGENT_JOIN_TIMEOUT_MS)
+    } catch (err) {
+      log.warn({ err, room: session.room_name }, 'agent watch could not start; status will heal the session')
+    }
+  }
+
+  /**
+   * The state of a session's agent, from the room as `status` just read it. This is a GET's side
+   * effect: a person waiting in a room without its agent (the agent crashed, its worker died, this
+   * replica restarted) gets a watch that dispatches the agent again once LiveKit shows every
+   * dispatch lost, within the same bound of dispatches. Nothing happens, and nothing is spent,
+   * while the agent is in the room.
+   */
+  async function agentStateRedispatchingIfLost (session: DispatchMetadata, presence: RoomPresence, roomAgeMs: number): Promise<AgentState> {
     if (presence.agentConnected) return 'connected'
     const agentName = agentNameFor(session.agent_type)
     if (agentName === undefined) return 'none'
     const roomName = session.room_name
-    if (watches.has(roomName)) return 'dispatching'
-    const made = dispatchesMade.get(roomName)
-    // The room's own dispatch is given its time before another is made.
-    if (presence.people > 0 && (made ?? 0) < config.AGENT_DISPATCH_ATTEMPTS && roomAgeMs >= config.AGENT_JOIN_TIMEOUT_MS) {
-      const number = (made ?? 1) + 1
-      dispatch(session, agentName, number).catch((err: unknown) => { log.warn({ err, room: roomName }, 'agent dispatch failed') })
-      follow(session, agentName, number)
+    if (await ledger.isClaimed(roomName)) return 'dispatching'
+    const made = await ledger.dispatchesMade(roomName)
+    // The room's own dispatch is given its time before a watch looks at it.
+    if (presence.people > 0 && (made ?? 1) < config.AGENT_DISPATCH_ATTEMPTS && roomAgeMs >= config.AGENT_JOIN_TIMEOUT_MS && !closed) {
+      if (await ledger.claim(roomName)) {
+        // The room's own dispatch, made before this replica knew the room.
+        if (await ledger.dispatchesMade(roomName) === undefined) await ledger.countDispatch(roomName)
+        startWatch(session, agentName, 0)
+      }
       return 'dispatching'
     }
     if (made !== undefined) return 'missing'
     return roomAgeMs < giveUpAfterMs ? 'dispatching' : 'missing'
   }
 
+  /** Stops the room's watch and forgets the room: its session ended. Never rejects. */
+  async function unwatch (roomName: string): Promise<void> {
+    const watch = watches.get(roomName)
+    if (watch !== undefined) {
+      watch.stopped = true
+      clearTimeout(watch.timer)
+      watches.delete(roomName)
+    }
+    try {
+      await ledger.forget(roomName)
+    } catch (err) {
+      log.warn({ err, room: roomName }, 'agent watch: forgetting the room failed')
+    }
+  }
+
+  /** Stops every watch (the app closes); a look under way finishes without dispatching. */
   function close (): void {
-    for (const timer of watches.values()) clearTimeout(timer)
+    closed = true
+    for (const [roomName, watch] of watches) {
+      watch.stopped = true
+      clearTimeout(watch.timer)
+      ledger.release(roomName).catch(() => {})
+    }
     watches.clear()
   }
 
-  return { agentNameFor, agentTypeServedBy, roomDispatches, check, watch, unwatch, close, watching: () => watches.size }
+  return { agentNameFor, agentTypeServedBy, roomDispatches, agentStateRedispatchingIfLost, watch, unwatch, close, watching: () => watches.size }
 }
 
 export type AgentDispatch = ReturnType<typeof createAgentDispatch>

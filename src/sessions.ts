@@ -85,9 +85,9 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
     return { room, metadata }
   }
 
-  function agentStateOf (room: Room, metadata: SessionMetadata, presence: RoomPresence): AgentState {
+  async function agentStateRedispatchingIfLost (room: Room, metadata: SessionMetadata, presence: RoomPresence): Promise<AgentState> {
     const session = { user_id: metadata.user_id, agent_type: metadata.agent_type, room_name: room.name }
-    return agents.check(session, presence, Date.now() - createdAtMsOf(room))
+    return await agents.agentStateRedispatchingIfLost(session, presence, Date.now() - createdAtMsOf(room))
   }
 
   async function peopleIn (roomName: string): Promise<RoomPresence> {
@@ -113,7 +113,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
       // In the room itself: LiveKit ignores a token's dispatch for a room that already exists.
       agents: agents.roomDispatches(agentType, dispatch)
     }))
-    agents.watch(dispatch)
+    await agents.watch(dispatch)
     return { ...await issueToken(user, roomName), agent_type: agentType }
   }
 
@@ -132,7 +132,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
       active: presence.people > 0,
       participants: presence.people,
       agent_connected: presence.agentConnected,
-      agent_state: agentStateOf(room, metadata, presence),
+      agent_state: await agentStateRedispatchingIfLost(room, metadata, presence),
       created_at: createdAtOf(room)
     }
   }
@@ -146,7 +146,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
       if (isRoomNotFound(err)) throw httpErrors.notFound('Session not found')
       throw toServiceError(err, requestTimeoutMs, 'delete the room')
     }
-    agents.unwatch(roomName)
+    await agents.unwatch(roomName)
     return { status: 'ended', room_name: roomName }
   }
 
@@ -158,7 +158,7 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
         room_name: room.name,
         agent_type: metadata.agent_type,
         participants: presence.people,
-        agent_state: agentStateOf(room, metadata, presence),
+        agent_state: await agentStateRedispatchingIfLost(room, metadata, presence),
         created_at: createdAtOf(room)
       }
     })

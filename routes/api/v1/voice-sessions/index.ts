@@ -15,6 +15,10 @@ import {
 const tags = ['voice-sessions']
 const security = [{ bearerAuth: [] }]
 const upstreamErrors = errorResponses(502, 503, 504)
+/** What GET status and GET active may change: `agents.agentStateRedispatchingIfLost`. */
+const redispatchSideEffect = 'when a person waits in a session whose voice agent is not in the room, this call has the ' +
+  'agent dispatched again (`agent_state` is then `dispatching`) once LiveKit lists every earlier dispatch as lost ' +
+  '(no job, or a job whose agent is gone); at most AGENT_DISPATCH_ATTEMPTS dispatches per session in all.'
 
 /** /api/v1/voice-sessions: start, inspect, list and end the signed-in user's voice sessions. */
 const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -41,7 +45,8 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       tags,
       security,
       summary: 'List my live voice sessions',
-      description: 'The signed-in user\'s sessions whose rooms are live in LiveKit, with the people in each.',
+      description: 'The signed-in user\'s sessions whose rooms are live in LiveKit, with the people in each. ' +
+        `Side effect: ${redispatchSideEffect}`,
       response: { 200: ActiveSessionsSchema, ...errorResponses(401, 500), ...upstreamErrors }
     }
   }, async (request) => {
@@ -54,7 +59,8 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       security,
       summary: 'Get a voice session\'s status',
       description: 'Who is in the session now: the people (agents not counted) and whether the voice agent is connected. ' +
-        '404 when the room does not exist, 403 when it is another user\'s.',
+        '404 when the room does not exist, 403 when it is another user\'s. ' +
+        `Side effect: ${redispatchSideEffect}`,
       params: RoomNameParamsSchema,
       response: { 200: SessionStatusSchema, ...errorResponses(400, 401, 403, 404, 500), ...upstreamErrors }
     }

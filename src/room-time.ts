@@ -4,3 +4,8 @@ import type { Room } from 'livekit-server-sdk'
 export function createdAtMsOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>): number {
   return Number(room.creationTimeMs > 0n ? room.creationTimeMs : room.creationTime * 1000n)
 }
+
+/** When LiveKit created the room, as ISO 8601. */
+export function createdAtOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>): string {
+  return new Date(createdAtMsOf(room)).toISOString()
+}

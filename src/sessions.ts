@@ -6,10 +6,14 @@ import type { AgentType } from './agent-types.js'
 import type { Livekit } from './livekit.js'
 import { isRoomNotFound, toServiceError } from './livekit-errors.js'
 import { mapLimited } from './map-limited.js'
-import { presenceOf, type RoomPresence } from './room-presence.js'
+import { indexedParticipants, presenceOfIndexed } from './room-presence.js'
 import { isSessionRoomName, newRoomName } from './room-name.js'
+import { createdAtMsOf } from './room-time.js'
 import type { ActiveSessionsSchema, EndedSessionSchema, SessionStatusSchema, SessionTokenSchema, StartedSessionSchema } from './schemas/voice-session.js'
-import { parseSessionMetadata, sessionMetadata, type SessionMetadata } from './session-metadata.js'
+import { RECONCILE_BATCH } from './session-index/reconcile.js'
+import type { SessionIndex } from './session-index/session-index.js'
+import type { IndexedSession } from './session-index/session-store.js'
+import { parseSessionMetadata, sessionMetadata } from './session-metadata.js'
 
 /** The signed-in user a session belongs to: the app JWT's `sub` and `email`. */
 export interface SessionUser {
@@ -33,15 +37,11 @@ const PARTICIPANT_READS_AT_ONCE = 8
 export interface SessionsOptions {
   livekit: Livekit
   agents: AgentDispatch
+  index: SessionIndex
   requestTimeoutMs: number
-}
-
-/** The rooms that are sessions of this user, judged by the owner their metadata names. */
-export function sessionsOf<R extends Pick<Room, 'metadata'>> (rooms: readonly R[], userId: string): Array<{ room: R, metadata: SessionMetadata }> {
-  return rooms.flatMap((room) => {
-    const metadata = parseSessionMetadata(room.metadata)
-    return metadata?.user_id === userId ? [{ room, metadata }] : []
-  })
+  /** An index entry confirmed by LiveKit this recently is answered from without calling LiveKit. */
+  reconcileIntervalMs: number
+  now?: () => number
 }
 
 /** The name the user has in the room: the email, or the id when the JWT has none. */
@@ -49,22 +49,16 @@ export function displayName (user: SessionUser): string {
   return user.email === '' ? user.id : user.email
 }
 
-/** When LiveKit created the room, in ms; `creationTime` is a bigint of seconds, `creationTimeMs` finer when set. */
-function createdAtMsOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>): number {
-  return Number(room.creationTimeMs > 0n ? room.creationTimeMs : room.creationTime * 1000n)
-}
-
-/** When LiveKit created the room, as ISO 8601. */
-export function createdAtOf (room: Pick<Room, 'creationTime' | 'creationTimeMs'>): string {
-  return new Date(createdAtMsOf(room)).toISOString()
-}
-
 /**
- * The one module that speaks to LiveKit: starts, reads, lists and ends voice sessions
- * and maps LiveKit's failures to deliberate HTTP errors. Routes only call this.
+ * The one module that speaks to LiveKit: starts, reads, lists and ends voice sessions and maps
+ * LiveKit's failures to deliberate HTTP errors. Routes only call this. Reads are answered from the
+ * session index while LiveKit confirmed the session within RECONCILE_INTERVAL_MS (webhooks and the
+ * reconcile keep it so); a session the index does not hold fresh is read from LiveKit, and the
+ * index learns what was read.
  */
-export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsOptions) {
+export function createSessions ({ livekit, agents, index, requestTimeoutMs, reconcileIntervalMs, now = Date.now }: SessionsOptions) {
   const { rooms } = livekit
+  const { store } = index
 
   /** One LiveKit call; its failure becomes a deliberate HTTP error that says what was being done. */
   async function call<T> (action: string, request: () => Promise<T>): Promise<T> {
@@ -75,23 +69,83 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
     }
   }
 
-  /** The user's session room, or 404 / 403. Reads one room, never the whole list. */
-  async function ownedRoom (user: SessionUser, roomName: string): Promise<{ room: Room, metadata: SessionMetadata }> {
-    if (!isSessionRoomName(roomName)) throw httpErrors.notFound('Session not found')
-    const [room] = await call('read the room', () => rooms.listRooms([roomName]))
-    if (room === undefined) throw httpErrors.notFound('Session not found')
+  /** One session-index operation; a store that fails (Redis down) is a 503, never a guess. */
+  async function indexed<T> (operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (err) {
+      throw Object.assign(httpErrors.serviceUnavailable('The session index is unavailable'), { cause: err, headers: { 'retry-after': '5' } })
+    }
+  }
+
+  const isFresh = (session: IndexedSession): boolean => now() - session.checkedAtMs < reconcileIntervalMs
+
+  /** Records what LiveKit said of a room as the index's truth, and returns it as the index holds it. */
+  async function learn (room: Room, participants: IndexedSession['participants'], checkedAtMs: number): Promise<IndexedSession | undefined> {
     const metadata = parseSessionMetadata(room.metadata)
-    if (metadata?.user_id !== user.id) throw httpErrors.forbidden('Not your session')
-    return { room, metadata }
+    if (metadata === undefined) return undefined
+    const session = { roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }
+    await indexed(async () => {
+      await store.add(session, checkedAtMs)
+      await store.replaceParticipants(room.name, participants, checkedAtMs)
+    })
+    return { ...session, checkedAtMs, participants }
   }
 
-  async function agentStateRedispatchingIfLost (room: Room, metadata: SessionMetadata, presence: RoomPresence): Promise<AgentState> {
-    const session = { user_id: metadata.user_id, agent_type: metadata.agent_type, room_name: room.name }
-    return await agents.agentStateRedispatchingIfLost(session, presence, Date.now() - createdAtMsOf(room))
+  /** LiveKit no longer has the room: the index forgets the session and its watch stops. */
+  async function forget (roomName: string): Promise<void> {
+    await indexed(() => store.end(roomName))
+    await agents.unwatch(roomName)
   }
 
-  async function peopleIn (roomName: string): Promise<RoomPresence> {
-    return presenceOf(await call('list the room\'s participants', () => rooms.listParticipants(roomName)))
+  /**
+   * The user's session, or 404 / 403: from the index while it is fresh, else from LiveKit (one
+   * room by name, never the whole list), whose participants are asked for only once the room
+   * proved to be the caller's.
+   */
+  async function ownedSession (user: SessionUser, roomName: string): Promise<IndexedSession> {
+    if (!isSessionRoomName(roomName)) throw httpErrors.notFound('Session not found')
+    const known = await indexed(() => store.get(roomName))
+    if (known !== undefined && isFresh(known)) {
+      if (known.userId !== user.id) throw httpErrors.forbidden('Not your session')
+      return known
+    }
+    const checkedAtMs = now()
+    const [room] = await call('read the room', () => rooms.listRooms([roomName]))
+    if (room === undefined) {
+      if (known !== undefined) await forget(roomName)
+      throw httpErrors.notFound('Session not found')
+    }
+    if (parseSessionMetadata(room.metadata)?.user_id !== user.id) throw httpErrors.forbidden('Not your session')
+    const participants = indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(roomName)))
+    return await learn(room, participants, checkedAtMs) as IndexedSession
+  }
+
+  /** The sessions given, each brought up to date from LiveKit unless the index holds it fresh; those LiveKit closed are left out. */
+  async function current (sessions: IndexedSession[]): Promise<IndexedSession[]> {
+    const stale = sessions.filter((session) => !isFresh(session)).map((session) => session.roomName)
+    if (stale.length === 0) return sessions
+    const checkedAtMs = now()
+    const live = new Map<string, Room>()
+    for (let i = 0; i < stale.length; i += RECONCILE_BATCH) {
+      for (const room of await call('read the rooms', () => rooms.listRooms(stale.slice(i, i + RECONCILE_BATCH)))) live.set(room.name, room)
+    }
+    const refreshed = await mapLimited(sessions, PARTICIPANT_READS_AT_ONCE, async (session) => {
+      if (isFresh(session)) return session
+      const room = live.get(session.roomName)
+      if (room === undefined) {
+        await forget(session.roomName)
+        return undefined
+      }
+      return await learn(room, indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(room.name))), checkedAtMs)
+    })
+    return refreshed.filter((session) => session !== undefined)
+  }
+
+  /** The state of the session's agent; a GET's side effect: it may have the agent dispatched again (see AgentDispatch). */
+  async function agentStateRedispatchingIfLost (session: IndexedSession): Promise<AgentState> {
+    const dispatch = { user_id: session.userId, agent_type: session.agentType, room_name: session.roomName }
+    return await agents.agentStateRedispatchingIfLost(dispatch, presenceOfIndexed(session.participants), now() - session.createdAtMs)
   }
 
   async function issueToken (user: SessionUser, roomName: string): Promise<Static<typeof SessionTokenSchema>> {
@@ -99,70 +153,83 @@ export function createSessions ({ livekit, agents, requestTimeoutMs }: SessionsO
     return { room_name: roomName, token, livekit_url: livekit.url, expires_at: expiresAt.toISOString() }
   }
 
-  /** Creates the session's room, with its agent dispatched into it, and a token that joins it. */
+  /**
+   * Creates the session's room, with its agent dispatched into it, records it in the index and
+   * returns a token that joins it. A room the index cannot record is deleted again: never a
+   * session nobody can see.
+   */
   async function start (user: SessionUser, agentType: AgentType): Promise<Static<typeof StartedSessionSchema>> {
     const roomName = newRoomName(user.id)
-    const metadata = sessionMetadata(user.id, agentType, new Date())
+    const createdAt = new Date()
     const dispatch = { user_id: user.id, agent_type: agentType, room_name: roomName }
-    await call('create the room', () => rooms.createRoom({
+    const room = await call('create the room', () => rooms.createRoom({
       name: roomName,
-      metadata: JSON.stringify(metadata),
+      metadata: JSON.stringify(sessionMetadata(user.id, agentType, createdAt)),
       emptyTimeout: EMPTY_TIMEOUT_SECONDS,
       departureTimeout: DEPARTURE_TIMEOUT_SECONDS,
       maxParticipants: MAX_PARTICIPANTS,
       // In the room itself: LiveKit ignores a token's dispatch for a room that already exists.
       agents: agents.roomDispatches(agentType, dispatch)
     }))
+    try {
+      await indexed(() => store.add({ roomName, userId: user.id, agentType, createdAtMs: createdAtMsOf(room) || createdAt.getTime() }, now()))
+    } catch (err) {
+      await rooms.deleteRoom(roomName).catch(() => {})
+      throw err
+    }
     await agents.watch(dispatch)
     return { ...await issueToken(user, roomName), agent_type: agentType }
   }
 
   /** A fresh token for the owner of a live session, e.g. to reconnect after the first one expired. */
   async function refreshToken (user: SessionUser, roomName: string): Promise<Static<typeof SessionTokenSchema>> {
-    await ownedRoom(user, roomName)
+    await ownedSession(user, roomName)
     return await issueToken(user, roomName)
   }
 
   async function status (user: SessionUser, roomName: string): Promise<Static<typeof SessionStatusSchema>> {
-    // Ownership first: LiveKit is never asked about who is in another user's room.
-    const { room, metadata } = await ownedRoom(user, roomName)
-    const presence = await peopleIn(roomName)
+    const session = await ownedSession(user, roomName)
+    const presence = presenceOfIndexed(session.participants)
     return {
       room_name: roomName,
       active: presence.people > 0,
       participants: presence.people,
       agent_connected: presence.agentConnected,
-      agent_state: await agentStateRedispatchingIfLost(room, metadata, presence),
-      created_at: createdAtOf(room)
+      agent_state: await agentStateRedispatchingIfLost(session),
+      created_at: new Date(session.createdAtMs).toISOString()
     }
   }
 
   async function end (user: SessionUser, roomName: string): Promise<Static<typeof EndedSessionSchema>> {
-    await ownedRoom(user, roomName)
+    await ownedSession(user, roomName)
     try {
       await rooms.deleteRoom(roomName)
     } catch (err) {
       // Closed by LiveKit (or ended elsewhere) since it was read: the session is gone all the same.
-      if (isRoomNotFound(err)) throw httpErrors.notFound('Session not found')
+      if (isRoomNotFound(err)) {
+        await forget(roomName)
+        throw httpErrors.notFound('Session not found')
+      }
       throw toServiceError(err, requestTimeoutMs, 'delete the room')
     }
-    await agents.unwatch(roomName)
+    await forget(roomName)
     return { status: 'ended', room_name: roomName }
   }
 
+  /** The caller's live sessions, from the index: the cost depends on this user's sessions only. */
   async function listActive (user: SessionUser): Promise<Static<typeof ActiveSessionsSchema>> {
-    const owned = sessionsOf(await call('list rooms', () => rooms.listRooms()), user.id)
-    const sessions = await mapLimited(owned, PARTICIPANT_READS_AT_ONCE, async ({ room, metadata }) => {
-      const presence = await peopleIn(room.name)
-      return {
-        room_name: room.name,
-        agent_type: metadata.agent_type,
-        participants: presence.people,
-        agent_state: await agentStateRedispatchingIfLost(room, metadata, presence),
-        created_at: createdAtOf(room)
-      }
-    })
-    return { sessions }
+    await call('list rooms', () => index.reconciler.whenRebuilt())
+    const sessions = await current(await indexed(() => store.listByUser(user.id)))
+    sessions.sort((a, b) => a.createdAtMs - b.createdAtMs)
+    return {
+      sessions: await Promise.all(sessions.map(async (session) => ({
+        room_name: session.roomName,
+        agent_type: session.agentType,
+        participants: presenceOfIndexed(session.participants).people,
+        agent_state: await agentStateRedispatchingIfLost(session),
+        created_at: new Date(session.createdAtMs).toISOString()
+      })))
+    }
   }
 
   return { start, refreshToken, status, end, listActive }

@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Test } from 'tap'
-import { startLivekitServer, type LivekitServerOptions, type RunningLivekit } from '../scripts/livekit-server.js'
+import { freePort, startLivekitServer, type LivekitServerOptions, type RunningLivekit } from '../scripts/livekit-server.js'
 import { signHs256 } from '../scripts/user-jwt.js'
 import app from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
@@ -36,6 +36,20 @@ export async function startLivekit (t: Test, options: LivekitServerOptions = {})
 /** Config that points the service at a running livekit-server. */
 export function livekitConfig (livekit: RunningLivekit): Record<string, unknown> {
   return { LIVEKIT_URL: livekit.url, LIVEKIT_API_KEY: livekit.apiKey, LIVEKIT_API_SECRET: livekit.apiSecret }
+}
+
+/**
+ * A real livekit-server that sends its webhooks to the app this builds (on a loopback port chosen
+ * first, so that LiveKit's config can name it): the service as operators run it.
+ */
+export async function buildWithLivekit (t: Test, overrides: Record<string, unknown> = {}, options: LivekitServerOptions = {}): Promise<{ app: FastifyInstance, livekit: RunningLivekit }> {
+  const port = await freePort()
+  const apiKey = options.apiKey ?? 'testkey'
+  const webhook = `webhook: { api_key: ${apiKey}, urls: ["http://127.0.0.1:${port}/api/v1/livekit/webhook"] }`
+  const livekit = await startLivekit(t, { ...options, apiKey, extraConfig: `${webhook}\n${options.extraConfig ?? ''}` })
+  const app = await build(t, { ...livekitConfig(livekit), ...overrides })
+  await app.listen({ host: '127.0.0.1', port })
+  return { app, livekit }
 }
 
 /** The whole app on a new instance, ready, closed when the test ends. */

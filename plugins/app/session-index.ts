@@ -22,8 +22,8 @@ export interface SessionIndexPluginOptions {
  * https://github.com/redis/ioredis
  */
 export default fp<SessionIndexPluginOptions>(async function sessionIndexPlugin (fastify, opts) {
-  const { REDIS_URL, RECONCILE_INTERVAL_MS } = fastify.config
-  const store = opts.sessionStore ?? (REDIS_URL === '' ? createMemoryStore() : createRedisStore({ url: REDIS_URL }))
+  const { RECONCILE_INTERVAL_MS } = fastify.config
+  const store = opts.sessionStore ?? (fastify.redis === undefined ? createMemoryStore() : createRedisStore(fastify.redis))
   const index = createSessionIndex(store, { livekit: fastify.livekit, intervalMs: RECONCILE_INTERVAL_MS, log: fastify.log })
   fastify.decorate('sessionIndex', index)
   fastify.addHook('onReady', async () => { index.reconciler.start() })
@@ -31,4 +31,4 @@ export default fp<SessionIndexPluginOptions>(async function sessionIndexPlugin (
     index.reconciler.stop()
     await store.close()
   })
-}, { name: 'session-index', dependencies: ['config', 'livekit'] })
+}, { name: 'session-index', dependencies: ['config', 'livekit', 'redis'] })

@@ -1,5 +1,8 @@
 import fp from 'fastify-plugin'
-import { createAgentDispatch, type AgentDispatch } from '../../src/agent-dispatch.js'
+import { AGENT_START_MS, createAgentDispatch, type AgentDispatch } from '../../src/agent-dispatch.js'
+import { createMemoryDispatchLedger } from '../../src/dispatch-ledger.js'
+import { createRedisDispatchLedger } from '../../src/redis-dispatch-ledger.js'
+import { presenceOfIndexed } from '../../src/room-presence.js'
 import { createSessions, type Sessions } from '../../src/sessions.js'
 
 declare module 'fastify' {
@@ -11,15 +14,31 @@ declare module 'fastify' {
 
 /**
  * Decorates the instance with `sessions`, the one module that speaks to LiveKit (src/sessions.ts),
- * and `agents`, which knows which voice agent serves a session and watches that it comes.
+ * and `agents`, which knows which voice agent serves a session and watches that it comes. With
+ * Redis, the agents' dispatch ledger is shared, so replicas never dispatch twice for one attempt.
  */
 export default fp(async function sessionsPlugin (fastify) {
-  const agents = createAgentDispatch({ livekit: fastify.livekit, config: fastify.config, log: fastify.log })
+  const { config, livekit, redis, sessionIndex, log } = fastify
+  // A claim outlives the longest watch that ends: every dispatch given its time, and a start.
+  const claimTtlMs = config.AGENT_JOIN_TIMEOUT_MS * (config.AGENT_DISPATCH_ATTEMPTS + 1) + AGENT_START_MS
+  const ledger = redis === undefined ? createMemoryDispatchLedger() : createRedisDispatchLedger({ redis, claimTtlMs })
+  const agents = createAgentDispatch({ livekit, config, log, ledger })
   fastify.decorate('sessions', createSessions({
-    livekit: fastify.livekit,
+    livekit,
     agents,
-    requestTimeoutMs: fastify.config.LIVEKIT_REQUEST_TIMEOUT_MS
+    index: sessionIndex,
+    requestTimeoutMs: config.LIVEKIT_REQUEST_TIMEOUT_MS,
+    reconcileIntervalMs: config.RECONCILE_INTERVAL_MS
   }))
   fastify.decorate('agents', agents)
+  // What LiveKit tells the index: a closed room's watch stops; an agent that left a person alone is dispatched again.
+  sessionIndex.on('closed', (session) => { agents.unwatch(session.roomName).catch(() => {}) })
+  sessionIndex.on('agentLeft', (session) => {
+    const presence = presenceOfIndexed(session.participants)
+    if (presence.people === 0) return
+    const dispatch = { user_id: session.userId, agent_type: session.agentType, room_name: session.roomName }
+    agents.agentStateRedispatchingIfLost(dispatch, presence, Date.now() - session.createdAtMs)
+      .catch((err: unknown) => { log.warn({ err, room: session.roomName }, 'agent re-dispatch after it left failed') })
+  })
   fastify.addHook('onClose', async () => { agents.close() })
-}, { name: 'sessions', dependencies: ['config', 'livekit'] })
+}, { name: 'sessions', dependencies: ['config', 'livekit', 'redis', 'session-index'] })

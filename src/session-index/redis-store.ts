@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { isAgentType } from '../agent-types.js'
 import { ENTRY_TTL_MS, TOMBSTONE_TTL_MS, type IndexedParticipant, type IndexedSession, type SessionStore } from './session-store.js'
 
@@ -116,7 +116,7 @@ function sessionOf (roomName: string, session: Record<string, string> | string[]
  * primary), not Redis Cluster: a script touches the keys of one room and of its user.
  * https://github.com/redis/ioredis
  */
-export function createRedisStore ({ url, redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true }) }: { url: string, redis?: Redis }): SessionStore & { redis: Redis } {
+export function createRedisStore (redis: Redis): SessionStore {
   for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys, lua })
   const scripts = redis as unknown as Scripted
   const replicaId = randomUUID()
@@ -128,7 +128,6 @@ export function createRedisStore ({ url, redis = new Redis(url, { lazyConnect: f
   }
 
   return {
-    redis,
     async add (session, checkedAtMs) {
       const added = await scripts.indexAdd(
         keys.session(session.roomName), keys.user(session.userId), keys.rooms, keys.ended(session.roomName),
@@ -177,8 +176,7 @@ export function createRedisStore ({ url, redis = new Redis(url, { lazyConnect: f
     async lead (job, ttlMs) {
       return await redis.set(keys.lead(job), replicaId, 'PX', ttlMs, 'NX') === 'OK'
     },
-    async close () {
-      await redis.quit().catch(() => { redis.disconnect() })
-    }
+    // The connection is the service's (plugins/app/redis.ts), closed with it.
+    async close () {}
   }
 }

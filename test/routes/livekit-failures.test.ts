@@ -1,8 +1,10 @@
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer, type Socket } from 'node:net'
-import t, { type Test } from 'tap'
+import { RoomServiceClient } from 'livekit-server-sdk'
+import t from 'tap'
+import { sessionMetadata } from '../../src/session-metadata.js'
 import { freePort } from '../../scripts/livekit-server.js'
 import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
+import { httpServer, recordingProxy } from '../livekit-proxy.js'
 
 const ROUTES = [
   ['POST', '/api/v1/voice-sessions/start'],
@@ -30,15 +32,6 @@ t.test('LiveKit unreachable: 503 with Retry-After on every route; recovers by it
   t.equal(status.statusCode, 200)
 })
 
-/** An HTTP server on loopback, closed when the test ends; answers with `handle`. */
-async function httpServer (t: Test, handle: (request: IncomingMessage, response: ServerResponse) => void) {
-  const server = createHttpServer(handle)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
-  const address = server.address()
-  return `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
-}
-
 t.test('a gateway in front of LiveKit answering 404: 502 that says so, never "Session not found"', async (t) => {
   const url = await httpServer(t, (_request, response) => { response.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>') })
   const app = await build(t, { LIVEKIT_URL: url })
@@ -56,34 +49,32 @@ t.test('a gateway in front of LiveKit answering 404: 502 that says so, never "Se
   }
 })
 
-t.test('status asks LiveKit who is in a room only after the room proved to be the caller\'s', async (t) => {
+t.test('a session the index does not know is read from LiveKit: who is in it only once it proved to be the caller\'s', async (t) => {
   const livekit = await startLivekit(t)
-  const upstream = `http://127.0.0.1:${livekit.port}`
-  const calls: string[] = []
-  // A recording proxy in front of the real server.
-  const url = await httpServer(t, (request, response) => {
-    const chunks: Buffer[] = []
-    request.on('data', (chunk: Buffer) => chunks.push(chunk))
-    request.on('end', () => {
-      const body = Buffer.concat(chunks).toString()
-      calls.push(`${request.url?.split('/').pop()} ${body}`)
-      fetch(`${upstream}${request.url}`, { method: request.method, headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? '' }, body })
-        .then(async (answer) => { response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(await answer.text()) })
-        .catch(() => { response.writeHead(502).end() })
-    })
-  })
+  const { url, calls } = await recordingProxy(t, livekit.port)
   const app = await build(t, { ...livekitConfig(livekit), LIVEKIT_URL: url })
   const alice = bearer(userToken(app, 'alice'))
   const bob = bearer(userToken(app, 'bob'))
-  const session = (await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: alice })).json()
+  await app.sessionIndex.reconciler.whenRebuilt()
+  // Started by another replica with a memory of its own, after this one's start-up: its index has never seen it.
+  const roomName = 'fitness-voice-alice-0123abcd'
+  await new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret).createRoom({
+    name: roomName, metadata: JSON.stringify(sessionMetadata('alice', 'diet', new Date()))
+  })
   calls.length = 0
-  const foreign = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: bob })
+  const foreign = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${roomName}/status`, headers: bob })
   t.equal(foreign.statusCode, 403)
-  t.same(calls.map((call) => call.split(' ')[0]), ['ListRooms'], 'only the room was read, never its participants')
+  t.same(calls, ['ListRooms'], 'only the room was read, never its participants')
   calls.length = 0
-  const own = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: alice })
+  const own = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${roomName}/status`, headers: alice })
   t.equal(own.statusCode, 200)
-  t.same(calls.map((call) => call.split(' ')[0]), ['ListRooms', 'ListParticipants'])
+  t.same(calls, ['ListRooms', 'ListParticipants'])
+  calls.length = 0
+  const again = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${roomName}/status`, headers: alice })
+  t.equal(again.statusCode, 200)
+  t.same(calls, [], 'then the index knows it: no LiveKit call')
+  t.equal((await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${roomName}/status`, headers: bob })).statusCode, 403, 'nor for another user')
+  t.same(calls, [])
 })
 
 t.test('LiveKit accepting connections but never answering: 504 after the configured timeout, never a hang', async (t) => {

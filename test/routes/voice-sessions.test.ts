@@ -5,10 +5,10 @@ import t from 'tap'
 import { parseSessionMetadata } from '../../src/session-metadata.js'
 import { isUsableUserId } from '../../src/user-id.js'
 import { joinRoom, waitFor } from '../clients.js'
-import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
+import { bearer, buildWithLivekit, userToken } from '../helper.js'
 
-const livekit = await startLivekit(t)
-const app = await build(t, livekitConfig(livekit))
+// LiveKit's webhooks keep the service's session index current, as in production.
+const { app, livekit } = await buildWithLivekit(t)
 const rooms = new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret)
 const alice = bearer(userToken(app, 'alice', 'alice@example.com'))
 const bob = bearer(userToken(app, 'bob', 'bob@example.com'))

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import type { Test } from 'tap'
 import type { IndexedParticipant, NewSession, SessionStore } from '../../src/session-index/session-store.js'
 
@@ -12,7 +13,7 @@ const person = (sid: string, identity = 'alice'): IndexedParticipant => ({ sid, 
 const agent = (sid: string): IndexedParticipant => ({ sid, identity: 'agent-1', role: 'agent' })
 
 /** The checks every SessionStore passes; each implementation's test file runs them on a fresh store. */
-export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<SessionStore>): void {
+export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<SessionStore>, runs = 100): void {
   t.test('a session is recorded, read, listed for its user only, counted', async (t) => {
     const store = await newStore(t)
     t.equal(await store.add(session('room-a1', 'a'), T + 1000), true)
@@ -97,6 +98,23 @@ export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<Se
     t.same((await store.get('room-1'))?.participants, [person('PA_1')], 'and keeps its participants')
     await store.touch('room-unknown', T + 9000)
     t.equal(await store.get('room-unknown'), undefined)
+  })
+
+  t.test('property: a user\'s list holds exactly that user\'s sessions, whatever the ids', async (t) => {
+    // Ids that share prefixes and differ in case or by a space, and any Unicode.
+    const userId = fc.oneof(fc.constantFrom('a', 'a-b', 'a ', 'A', 'ab', 'a:b'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }))
+    await fc.assert(fc.asyncProperty(fc.array(fc.tuple(userId, fc.boolean()), { minLength: 1, maxLength: 12 }), userId, async (rooms, caller) => {
+      const store = await newStore(t)
+      const expected: string[] = []
+      for (const [index, [owner, ended]] of rooms.entries()) {
+        const roomName = `room-${index}`
+        await store.add(session(roomName, owner), T)
+        if (ended) await store.end(roomName)
+        else if (owner === caller) expected.push(roomName)
+      }
+      const listed = await store.listByUser(caller)
+      return listed.every((s) => s.userId === caller) && JSON.stringify(listed.map((s) => s.roomName).sort()) === JSON.stringify(expected.sort())
+    }), { numRuns: runs })
   })
 
   t.test('an event id is delivered once', async (t) => {

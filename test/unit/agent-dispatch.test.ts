@@ -1,11 +1,12 @@
 import { ParticipantInfo_Kind as Kind, AgentDispatch, AgentDispatchState, Job, JobState, JobStatus } from '@livekit/protocol'
 import fc from 'fast-check'
 import { ParticipantInfo, Room } from 'livekit-server-sdk'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { AGENT_START_MS, agentMayStillCome, createAgentDispatch, JOB_LISTING_MS, parseAgentNames } from '../../src/agent-dispatch.js'
 import { createMemoryDispatchLedger, type DispatchLedger } from '../../src/dispatch-ledger.js'
+import { dispatchLedgerContract } from '../dispatch-ledger.contract.js'
 import type { Livekit } from '../../src/livekit.js'
 
 const config = {
@@ -412,35 +413,11 @@ t.test('a failing ledger is logged, never thrown at a request', async (t) => {
   t.equal(warnings.at(-1), 'agent watch: forgetting the room failed')
 })
 
-/** What every DispatchLedger must do; a shared (e.g. Redis) ledger runs the same. */
-async function ledgerContract (t: Test, make: (capacity: number) => DispatchLedger) {
-  const ledger = make(3)
-  t.equal(await ledger.isClaimed('a'), false)
-  t.equal(await ledger.claim('a'), true, 'the first claim wins')
-  t.equal(await ledger.claim('a'), false, 'a second one loses')
-  t.same(await Promise.all([ledger.claim('b'), ledger.claim('b'), ledger.claim('b')]), [true, false, false], 'exactly one of claims at once')
-  t.equal(await ledger.isClaimed('a'), true)
-  await ledger.release('a')
-  t.equal(await ledger.isClaimed('a'), false)
-  t.equal(await ledger.claim('a'), true, 'claimed again once released')
-
-  t.equal(await ledger.dispatchesMade('a'), undefined)
-  t.equal(await ledger.countDispatch('a'), 1)
-  t.equal(await ledger.countDispatch('a'), 2)
-  t.equal(await ledger.dispatchesMade('a'), 2)
-  await ledger.release('a')
-  t.equal(await ledger.dispatchesMade('a'), 2, 'the count outlives the claim')
-  await ledger.forget('b')
-  t.equal(await ledger.isClaimed('b'), false, 'forget drops the claim')
-  await ledger.forget('a')
-  t.equal(await ledger.dispatchesMade('a'), undefined, 'and the count')
-
+t.test('the in-memory dispatch ledger keeps the contract, and a bounded memory', async (t) => {
+  await dispatchLedgerContract(t, createMemoryDispatchLedger(3))
+  const ledger = createMemoryDispatchLedger(3)
   for (const room of ['r1', 'r2', 'r3', 'r4']) await ledger.countDispatch(room)
   await ledger.countDispatch('r2')
   await ledger.countDispatch('r5')
   t.same(await Promise.all(['r1', 'r2', 'r3', 'r4', 'r5'].map(async (room) => await ledger.dispatchesMade(room))), [undefined, 2, undefined, 1, 1], 'past its capacity, the least recently counted rooms are forgotten')
-}
-
-t.test('the in-memory dispatch ledger keeps the contract', async (t) => {
-  await ledgerContract(t, createMemoryDispatchLedger)
 })

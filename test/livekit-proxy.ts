@@ -1,0 +1,35 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Test } from 'tap'
+
+/** An HTTP server on loopback, closed when the test ends; its URL in LiveKit's `ws://` form. */
+export async function httpServer (t: Test, handle: (request: IncomingMessage, response: ServerResponse) => void): Promise<string> {
+  const server = createServer(handle)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const address = server.address()
+  return `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+}
+
+/**
+ * A proxy in front of a real livekit-server that records each server-API call (`ListRooms`,
+ * `ListParticipants`...) it forwards: to see which calls the service makes, never to fake answers.
+ */
+export async function recordingProxy (t: Test, livekitPort: number): Promise<{ url: string, calls: string[] }> {
+  const upstream = `http://127.0.0.1:${livekitPort}`
+  const calls: string[] = []
+  const url = await httpServer(t, (request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      calls.push(request.url?.split('/').pop() ?? '')
+      fetch(`${upstream}${request.url}`, {
+        method: request.method,
+        headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? '' },
+        body: Buffer.concat(chunks)
+      })
+        .then(async (answer) => { response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(await answer.text()) })
+        .catch(() => { response.writeHead(502).end() })
+    })
+  })
+  return { url, calls }
+}

@@ -23,7 +23,8 @@ const livekit = await startLivekitServer({
   port: await isFree(7880) ? 7880 : await freePort(),
   apiKey: 'devkey',
   apiSecret: 'dev-secret-for-local-livekit-only-0123456789',
-  logLevel: 'info'
+  logLevel: 'info',
+  echo: true
 })
 
 const host = process.env.HOST ?? '127.0.0.1'

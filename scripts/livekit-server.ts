@@ -1,8 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, renameSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { spawnTied, type TiedProcess } from './child-process.js'
 
 /** The livekit-server release this project is built and tested against. */
 export const LIVEKIT_VERSION = 'v1.13.5'
@@ -48,6 +49,8 @@ export interface RunningLivekit {
   apiSecret: string
   port: number
   process: ChildProcess
+  /** The server process, tied to this one: its bounded output, `describe()` for failures. */
+  server: TiedProcess
   stop: () => Promise<void>
 }
 
@@ -58,6 +61,8 @@ export interface LivekitServerOptions {
   /** Extra YAML config lines (e.g. webhooks). */
   extraConfig?: string
   logLevel?: string
+  /** Copy the server's output to stderr (for `npm run dev`); it is always kept for failures. */
+  echo?: boolean
 }
 
 /**
@@ -80,6 +85,7 @@ export async function waitUntilAnswering (url: string, child: ChildProcess, time
 /**
  * Starts a real livekit-server on loopback, on free ports, with `room.auto_create: false`
  * (so a deleted room is never re-created by a late agent), and waits until it answers.
+ * The server dies with this process (see `spawnTied`), however this process ends.
  */
 export async function startLivekitServer (options: LivekitServerOptions = {}): Promise<RunningLivekit> {
   const bin = ensureLivekitServer()
@@ -96,26 +102,22 @@ export async function startLivekitServer (options: LivekitServerOptions = {}): P
     `logging: { level: ${options.logLevel ?? 'warn'} }`,
     options.extraConfig ?? ''
   ].join('\n')
-  const child = spawn(bin, ['--config-body', config], { stdio: ['ignore', 'inherit', 'inherit'] })
+  const server = spawnTied(bin, ['--config-body', config], { name: 'livekit-server', echo: options.echo })
   const httpUrl = `http://127.0.0.1:${port}`
   try {
-    await waitUntilAnswering(httpUrl, child, 15_000)
+    await waitUntilAnswering(httpUrl, server.process, 15_000)
   } catch (err) {
-    child.kill('SIGKILL')
-    throw err
+    await server.kill()
+    throw new Error(`${(err as Error).message}\n${server.describe()}`)
   }
   return {
     url: `ws://127.0.0.1:${port}`,
     apiKey,
     apiSecret,
     port,
-    process: child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      // A graceful stop drains for 5 s; this server holds nothing worth keeping.
-      child.kill('SIGKILL')
-      await exited
-    }
+    process: server.process,
+    server,
+    // A graceful stop drains for 5 s; this server holds nothing worth keeping.
+    stop: async () => { await server.kill() }
   }
 }

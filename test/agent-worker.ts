@@ -1,8 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
+import { spawnTied } from '../scripts/child-process.js'
 import { freePort, waitUntilAnswering, type RunningLivekit } from '../scripts/livekit-server.js'
+import { endWithTest } from './helper.js'
 
 const root = join(import.meta.dirname, '..')
 
@@ -14,6 +16,8 @@ export const REGISTER_TIMEOUT_MS = 30_000
  * shutdownProcessTimeout (10 s): that process misses the shutdown request.
  */
 export const STOP_TIMEOUT_MS = 20_000
+/** Log lines kept for `waitForLog`; the oldest go first. */
+const KEPT_LOG_LINES = 5000
 
 export interface AgentWorkerOptions {
   agentName: string
@@ -30,10 +34,10 @@ export interface RunningAgentWorker {
   process: ChildProcess
   /** The worker's health endpoint: GET / is 200 while it is registered with LiveKit. */
   healthUrl: string
-  /** Every JSON log line so far; a line that is not JSON is kept as { msg: line }. */
+  /** The last KEPT_LOG_LINES JSON log lines; a line that is not JSON is kept as { msg: line }. */
   logs: LogLine[]
-  /** The worker's stderr so far. */
-  stderr: () => string
+  /** The worker's name, pid, state and last output (stdout and stderr), for a failure message. */
+  describe: () => string
   /** Resolves with the first log line (past or future) that matches, or rejects after `timeoutMs`. */
   waitForLog: (match: (line: LogLine) => boolean, timeoutMs?: number) => Promise<LogLine>
   /** SIGTERM (the library drains, then exits 143); SIGKILL after STOP_TIMEOUT_MS. Resolves with the exit code or signal. */
@@ -66,26 +70,19 @@ function workerEnv (livekit: RunningLivekit, port: number, options: AgentWorkerO
   }
 }
 
-function exited (child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null
-}
-
 /** Spawns `node --import tsx agent/worker.ts start`; resolves when its health endpoint says it is registered. */
-async function spawnWorker (livekit: RunningLivekit, options: AgentWorkerOptions): Promise<RunningAgentWorker> {
+async function spawnWorker (t: Test, livekit: RunningLivekit, options: AgentWorkerOptions): Promise<RunningAgentWorker> {
   const port = await freePort()
   const healthUrl = `http://127.0.0.1:${port}/`
-  const child = spawn(process.execPath, ['--import', 'tsx', 'agent/worker.ts', 'start'], {
+  // In a process group of its own, so that one signal reaches the worker and every job process it
+  // forks; tied to this process, so that they all die with the test, however it ends.
+  const worker = spawnTied(process.execPath, ['--import', 'tsx', 'agent/worker.ts', 'start'], {
+    name: `agent worker ${options.agentName}`,
     cwd: root,
-    env: workerEnv(livekit, port, options),
-    // Its own process group, so that one signal reaches the worker and every job process it forked.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe']
+    env: workerEnv(livekit, port, options)
   })
-  const exit = new Promise<number | NodeJS.Signals | null>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? signal))
-  })
-  // Should the test process end without its teardown, take the worker and its job processes along.
-  process.once('exit', () => { killGroup(child) })
+  endWithTest(t, worker)
+  const child = worker.process
 
   const logs: LogLine[] = []
   const waiters = new Set<{ match: (line: LogLine) => boolean, resolve: (line: LogLine) => void }>()
@@ -103,15 +100,13 @@ async function spawnWorker (livekit: RunningLivekit, options: AgentWorkerOptions
         line = { msg: text }
       }
       logs.push(line)
+      if (logs.length > KEPT_LOG_LINES) logs.shift()
       for (const waiter of waiters) {
         if (waiter.match(line)) { waiters.delete(waiter); waiter.resolve(line) }
       }
     }
   })
-  let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-
-  const describe = () => `stderr: ${stderr.slice(-2000)}\nlast log lines: ${logs.slice(-10).map((line) => JSON.stringify(line)).join('\n')}`
+  const describe = worker.describe
 
   async function waitForLog (match: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
     const seen = logs.find(match)
@@ -126,20 +121,14 @@ async function spawnWorker (livekit: RunningLivekit, options: AgentWorkerOptions
   }
 
   async function kill (): Promise<void> {
-    // The whole group, also when the worker itself is gone: its job processes may outlive it.
-    killGroup(child)
-    await exit
+    await worker.kill()
   }
 
+  /** SIGTERM; the job processes it leaves behind, if any, are killed when it exits. */
   async function stop (): Promise<number | NodeJS.Signals | null> {
-    if (!exited(child)) {
-      child.kill('SIGTERM')
-      const result = await Promise.race([exit, sleep(STOP_TIMEOUT_MS, 'timeout' as const, { ref: false })])
-      if (result === 'timeout') await kill()
-    }
-    // Job processes the worker left behind, if any.
-    killGroup(child)
-    return await exit
+    worker.signal('SIGTERM')
+    const result = await Promise.race([worker.exited, sleep(STOP_TIMEOUT_MS, 'timeout' as const, { ref: false })])
+    return result === 'timeout' ? await worker.kill() : result
   }
 
   try {
@@ -149,41 +138,26 @@ async function spawnWorker (livekit: RunningLivekit, options: AgentWorkerOptions
     throw new Error(`agent worker did not register: ${(err as Error).message}\n${describe()}`)
   }
 
-  const worker: RunningAgentWorker = {
+  return {
     process: child,
     healthUrl,
     logs,
-    stderr: () => stderr,
+    describe,
     waitForLog,
     stop,
     kill,
     restart: async () => {
       await kill()
-      return await spawnWorker(livekit, options)
+      return await spawnWorker(t, livekit, options)
     }
   }
-  return worker
-}
-
-function killGroup (child: ChildProcess): void {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, 'SIGKILL')
-  } catch {}
 }
 
 /**
  * Starts the reference agent worker against `livekit` and waits until it has registered
  * (its health endpoint answers 200 only then). Every worker it or `restart` starts is killed,
- * with its job processes, when the test ends.
+ * with its job processes, when the test ends; its last output is printed if the test failed.
  */
 export async function startAgentWorker (t: Test, livekit: RunningLivekit, options: AgentWorkerOptions): Promise<RunningAgentWorker> {
-  const track = (worker: RunningAgentWorker): RunningAgentWorker => {
-    t.teardown(worker.kill)
-    return {
-      ...worker,
-      restart: async () => track(await worker.restart())
-    }
-  }
-  return track(await spawnWorker(livekit, options))
+  return await spawnWorker(t, livekit, options)
 }

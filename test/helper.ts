@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Test } from 'tap'
-import { freePort, startLivekitServer, type LivekitServerOptions, type RunningLivekit } from '../scripts/livekit-server.js'
+import type { TiedProcess } from '../scripts/child-process.js'
+import { freePort, livekitServerBin, startLivekitServer, type LivekitServerOptions, type RunningLivekit } from '../scripts/livekit-server.js'
 import { signHs256 } from '../scripts/user-jwt.js'
 import app from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
@@ -26,10 +28,23 @@ export function testConfig (overrides: Record<string, unknown> = {}): Config {
   })
 }
 
-/** A real livekit-server for this test file, stopped when the file's tests end. */
+/**
+ * Kills `child` (and what it forked) when `t` ends, printing its last output first if `t` failed
+ * or timed out. Should the test process die before that, the child dies with it anyway.
+ */
+export function endWithTest (t: Test, child: TiedProcess): void {
+  t.teardown(async () => {
+    if (!t.passing()) console.error(`# ${t.name} failed; ${child.describe().replaceAll('\n', '\n# ')}`)
+    await child.kill()
+  })
+}
+
+/** A real livekit-server for this test (or file), stopped when it ends. */
 export async function startLivekit (t: Test, options: LivekitServerOptions = {}): Promise<RunningLivekit> {
+  // Never a go install inside a test, whose timeout it would outlast: `pretest` builds it.
+  if (!existsSync(livekitServerBin)) throw new Error(`no livekit-server at ${livekitServerBin}: run \`npm run pretest\` or set LIVEKIT_SERVER_BIN`)
   const livekit = await startLivekitServer(options)
-  t.teardown(livekit.stop)
+  endWithTest(t, livekit.server)
   return livekit
 }
 

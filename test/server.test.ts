@@ -1,27 +1,39 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { spawnTied, type TiedProcess } from '../scripts/child-process.js'
 import { freePort } from '../scripts/livekit-server.js'
-import { waitFor } from './clients.js'
-import { signHs256, startLivekit } from './helper.js'
+import { endWithTest, signHs256, startLivekit } from './helper.js'
+
+/**
+ * The service as `npm start` runs it: `npm run build`, then `node dist/src/server.js`, its own
+ * process, configured by environment variables only. The build's source maps let c8 count the
+ * lines it runs against src/ (NODE_V8_COVERAGE is passed on).
+ */
 
 const root = join(import.meta.dirname, '..')
-const tsx = import.meta.resolve('tsx')
 
-/** The service as `npm start` runs it: its own process, configured by environment variables only. */
-function runServer (t: Test, env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', tsx, join(root, 'src/server.ts')], {
+/** The environment of a child of this test: none of the runner's loaders, no developer's settings. */
+const BASE_ENV = { PATH: process.env.PATH, HOME: process.env.HOME }
+
+// From nothing, as on a fresh clone: tsc leaves behind the output of deleted sources, and
+// autoload would load such a stale plugin or route.
+rmSync(join(root, 'dist'), { recursive: true, force: true })
+const build = spawnTied('npm', ['run', 'build'], { name: 'npm run build', cwd: root, env: BASE_ENV })
+endWithTest(t, build)
+const built = await Promise.race([build.exited, sleep(60_000, 'timeout' as const, { ref: false })])
+if (built !== 0) throw new Error(`the build failed (${built}): ${build.describe()}`)
+
+function runServer (t: Test, env: Record<string, string>): TiedProcess {
+  const server = spawnTied(process.execPath, [join(root, 'dist/src/server.js')], {
+    name: 'node dist/src/server.js',
     // A directory without a .env file, and no inherited LiveKit or JWT settings.
     cwd: t.testdir({}),
-    env: { PATH: process.env.PATH, FASTIFY_AUTOLOAD_TYPESCRIPT: '1', NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE, ...env } as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe']
+    env: { ...BASE_ENV, NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE, ...env }
   })
-  let output = ''
-  child.stdout.on('data', (chunk) => { output += String(chunk) })
-  child.stderr.on('data', (chunk) => { output += String(chunk) })
-  t.teardown(() => { child.kill('SIGKILL') })
-  return { child, output: () => output }
+  endWithTest(t, server)
+  return server
 }
 
 t.test('configured by the environment alone, it serves the API and the docs, and stops on SIGTERM', async (t) => {
@@ -38,7 +50,7 @@ t.test('configured by the environment alone, it serves the API and the docs, and
     LOG_LEVEL: 'info'
   })
   const base = `http://127.0.0.1:${port}`
-  await waitFor(() => server.output().includes('Server listening') ? true : undefined, { tries: 300, intervalMs: 100 })
+  await server.waitForOutput(/Server listening/, 30_000)
 
   const docs = await fetch(`${base}/api/docs/json`)
   t.equal(docs.status, 200)
@@ -54,16 +66,14 @@ t.test('configured by the environment alone, it serves the API and the docs, and
   const status = await fetch(`${base}/api/v1/voice-sessions/${session.room_name}/status`, { headers: { authorization } })
   t.equal(status.status, 200)
 
-  server.child.kill('SIGTERM')
-  const [code] = await once(server.child, 'exit')
-  t.equal(code, 0, 'a graceful stop exits 0')
+  server.signal('SIGTERM')
+  t.equal(await server.exited, 0, 'a graceful stop exits 0')
   t.notOk(server.output().includes(livekit.apiSecret), 'the secret is never printed')
 })
 
 t.test('missing or malformed keys: exits non-zero with one message naming every bad key', async (t) => {
   const server = runServer(t, { LIVEKIT_URL: 'localhost:7880', PORT: 'eighty', LIVEKIT_WORKER_NUM_IDLE: '0' })
-  const [code] = await once(server.child, 'exit')
-  t.equal(code, 1)
+  t.equal(await server.exited, 1)
   const message = server.output().trim()
   t.equal(message.split('\n').length, 1, 'one line')
   for (const key of ['LIVEKIT_URL', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET', 'JWT_SECRET', 'PORT', 'LIVEKIT_WORKER_NUM_IDLE']) {

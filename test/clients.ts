@@ -45,9 +45,28 @@ export async function waitFor<T> (check: () => Promise<T | undefined> | T | unde
   throw new Error(`condition not met after ${tries} tries`)
 }
 
+/**
+ * Reads a value until `done` accepts it, at most `tries` times, `intervalMs` apart; returns the
+ * last value read either way, for an assertion to judge (and to show when it fails).
+ */
+export async function pollUntil<T> (read: () => Promise<T>, done: (value: T) => boolean, { tries = 100, intervalMs = 100 } = {}): Promise<T> {
+  let value = await read()
+  for (let attempt = 1; attempt < tries && !done(value); attempt++) {
+    await sleep(intervalMs)
+    value = await read()
+  }
+  return value
+}
+
 /** Resolves with the promise's value, or undefined after `ms`. */
 export async function within<T> (promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return await Promise.race([promise, sleep(ms).then(() => undefined)])
+  const timer = new AbortController()
+  try {
+    return await Promise.race([promise, sleep(ms, undefined, { signal: timer.signal })])
+  } finally {
+    // The timer must not hold the test process open once the promise has won.
+    timer.abort()
+  }
 }
 
 /** The agent's audio track, once the client is subscribed to it; rejects after `timeoutMs`. */

@@ -1,0 +1,31 @@
+import t from 'tap'
+import { startAgentWorker } from '../agent-worker.js'
+import { joinRoom, publishMicrophone } from '../clients.js'
+import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
+import { startSession, statusWhen } from '../sessions.js'
+
+/** The agent's worker dies mid-session; LiveKit takes about 20 s to notice the agent is gone. */
+
+const livekit = await startLivekit(t)
+
+t.test('the agent\'s worker dies while the user waits: once a worker is back, the agent is dispatched again', async (t) => {
+  const worker = await startAgentWorker(t, livekit, { agentName: 'fragile-agent' })
+  const fragile = await build(t, { ...livekitConfig(livekit), LIVEKIT_AGENT_NAME: 'fragile-agent', AGENT_JOIN_TIMEOUT_MS: 1000, AGENT_DISPATCH_ATTEMPTS: 30 })
+  const carol = bearer(userToken(fragile, 'carol'))
+  const session = await startSession(fragile, carol)
+  const client = await joinRoom(t, session.livekit_url, session.token)
+  await publishMicrophone(t, client.room)
+  await statusWhen(fragile, carol, session.room_name, (s) => s.agent_connected === true)
+
+  await worker.kill()
+  // LiveKit holds a participant whose connection broke open for a while, in case it resumes.
+  const killedAt = Date.now()
+  const lost = await statusWhen(fragile, carol, session.room_name, (s) => s.agent_connected === false, { tries: 300, intervalMs: 200 })
+  t.comment(`the agent left the room ${Date.now() - killedAt} ms after its worker was killed`)
+  t.match(lost, { active: true, participants: 1, agent_connected: false, agent_state: 'dispatching' }, 'the user waits; the agent is being dispatched again')
+
+  await worker.restart()
+  const back = await statusWhen(fragile, carol, session.room_name, (s) => s.agent_connected === true)
+  t.match(back, { active: true, participants: 1, agent_connected: true, agent_state: 'connected' })
+  t.ok(client.room.isConnected, 'the user stayed in the room throughout')
+})

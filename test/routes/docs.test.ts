@@ -8,9 +8,9 @@ t.test('the OpenAPI document describes every route, status and the bearer scheme
   t.equal(response.statusCode, 200)
   const spec = response.json()
   t.equal(spec.openapi, '3.0.3')
-  t.same(spec.components.securitySchemes.bearerAuth, {
-    type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: spec.components.securitySchemes.bearerAuth.description
-  })
+  const { description, ...bearerAuth } = spec.components.securitySchemes.bearerAuth
+  t.same(bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+  t.match(description, /\S/, 'the scheme is described')
   const expected: Record<string, Record<string, string[]>> = {
     '/api/v1/voice-sessions/start': { post: ['200', '400', '401', '413', '415', '500', '502', '503', '504'] },
     '/api/v1/voice-sessions/active': { get: ['200', '401', '500', '502', '503', '504'] },

@@ -24,8 +24,7 @@ t.test('LiveKit unreachable: 503 with Retry-After on every route; recovers by it
     t.equal(response.headers['retry-after'], '5')
   }
 
-  const livekit = await startLivekit(t, { port, apiKey: app.config.LIVEKIT_API_KEY, apiSecret: app.config.LIVEKIT_API_SECRET })
-  t.equal(livekit.port, port)
+  await startLivekit(t, { port, apiKey: app.config.LIVEKIT_API_KEY, apiSecret: app.config.LIVEKIT_API_SECRET })
   const started = await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: alice })
   t.equal(started.statusCode, 200, 'the same instance works once LiveKit is up')
   const status = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${started.json().room_name}/status`, headers: alice })

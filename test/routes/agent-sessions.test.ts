@@ -3,7 +3,7 @@ import t from 'tap'
 import { peakOf } from '../../agent/tone.js'
 import { startAgentWorker } from '../agent-worker.js'
 import { agentAudio, joinRoom, pollUntil, publishMicrophone, readFrames, within } from '../clients.js'
-import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
+import { bearer, buildWithLivekit, userToken } from '../helper.js'
 import { AGENT_WAIT, sessionStatus, startSession, statusWhen } from '../sessions.js'
 
 /**
@@ -12,9 +12,9 @@ import { AGENT_WAIT, sessionStatus, startSession, statusWhen } from '../sessions
  * each file stays short on a busy machine.
  */
 
-const livekit = await startLivekit(t)
+// LiveKit's webhooks keep the service's session index current, as operators run it.
+const { app, livekit } = await buildWithLivekit(t, { LIVEKIT_AGENT_NAME: 'voice-agent', AGENT_JOIN_TIMEOUT_MS: 1000, AGENT_DISPATCH_ATTEMPTS: 30 })
 const worker = await startAgentWorker(t, livekit, { agentName: 'voice-agent' })
-const app = await build(t, { ...livekitConfig(livekit), LIVEKIT_AGENT_NAME: 'voice-agent', AGENT_JOIN_TIMEOUT_MS: 1000, AGENT_DISPATCH_ATTEMPTS: 30 })
 const alice = bearer(userToken(app, 'alice'))
 
 /** The jobs the worker is running, from its own /worker endpoint. */

@@ -1,3 +1,0 @@
-import { ensureLivekitServer } from './livekit-server.js'
-
-console.log(ensureLivekitServer())

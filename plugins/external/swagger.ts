@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { markOptionalBodies } from '../../src/schemas/optional-body.js'
 
 /**
  * The OpenAPI document at /api/docs/json and Swagger UI at /api/docs.
@@ -23,9 +24,10 @@ export default fp(async function swaggerPlugin (fastify: FastifyInstance) {
       },
       tags: [
         { name: 'voice-sessions', description: 'Voice sessions of the signed-in user' },
-        { name: 'livekit', description: 'LiveKit\'s standard token endpoint, for client SDKs\' `TokenSource.endpoint`' }
+        { name: 'livekit', description: 'LiveKit\'s standard token endpoint, for client SDKs\' `TokenSource.endpoint`, and LiveKit\'s webhooks' }
       ]
-    }
+    },
+    transformObject: (document) => 'openapiObject' in document ? markOptionalBodies(document.openapiObject) : document.swaggerObject
   })
   await fastify.register(swaggerUi, { routePrefix: '/api/docs' })
 }, { name: 'swagger' })

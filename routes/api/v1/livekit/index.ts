@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DEFAULT_AGENT_TYPE } from '../../../../src/agent-types.js'
 import { emptyBodyAsObject } from '../../../../src/empty-body.js'
 import { errorResponses } from '../../../../src/schemas/error.js'
+import { OPTIONAL_BODY } from '../../../../src/schemas/optional-body.js'
 import { TokenSourceRequestSchema, TokenSourceResponseSchema } from '../../../../src/schemas/livekit-token.js'
 import { displayName } from '../../../../src/sessions.js'
 
@@ -13,11 +14,13 @@ const livekitTokenSource: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       tags: ['livekit'],
       security: [{ bearerAuth: [] }],
+      operationId: 'getLivekitToken',
       summary: 'LiveKit standard token endpoint: start a voice session',
       description: 'Accepts LiveKit\'s TokenSource request and starts a voice session exactly as `start` does. ' +
         'The service, not the client, decides the room and the identity: `room_name`, `participant_*` and agent metadata ' +
         'are ignored. `room_config.agents[0].agent_name` picks the agent when it is one this service dispatches.',
       body: TokenSourceRequestSchema,
+      [OPTIONAL_BODY]: true,
       response: { 201: TokenSourceResponseSchema, ...errorResponses(400, 401, 413, 415, 500, 502, 503, 504) }
     },
     preValidation: emptyBodyAsObject

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DEFAULT_AGENT_TYPE } from '../../../../src/agent-types.js'
 import { emptyBodyAsObject } from '../../../../src/empty-body.js'
 import { errorResponses } from '../../../../src/schemas/error.js'
+import { OPTIONAL_BODY } from '../../../../src/schemas/optional-body.js'
 import {
   ActiveSessionsSchema,
   EndedSessionSchema,
@@ -28,10 +29,12 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       tags,
       security,
+      operationId: 'startVoiceSession',
       summary: 'Start a voice session',
       description: 'Creates a LiveKit room for the signed-in user and returns the LiveKit URL and a token that joins it. ' +
         'The body is optional; `agent_type` defaults to `general`.',
       body: StartSessionBodySchema,
+      [OPTIONAL_BODY]: true,
       response: { 200: StartedSessionSchema, ...errorResponses(400, 401, 413, 415, 500), ...upstreamErrors }
     },
     // A POST with no body at all starts a `general` session.
@@ -44,6 +47,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       tags,
       security,
+      operationId: 'listActiveVoiceSessions',
       summary: 'List my live voice sessions',
       description: 'The signed-in user\'s sessions whose rooms are live in LiveKit, with the people in each. ' +
         `Side effect: ${redispatchSideEffect}`,
@@ -57,6 +61,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       tags,
       security,
+      operationId: 'getVoiceSessionStatus',
       summary: 'Get a voice session\'s status',
       description: 'Who is in the session now: the people (agents not counted) and whether the voice agent is connected. ' +
         '404 when the room does not exist, 403 when it is another user\'s. ' +
@@ -72,11 +77,13 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       tags,
       security,
+      operationId: 'refreshVoiceSessionToken',
       summary: 'Get a fresh token for a voice session',
       description: 'Issues a new LiveKit token for the owner of a live session, e.g. so that a client can reconnect ' +
         'after its token expired. Same 403 / 404 rules as status.',
       params: RoomNameParamsSchema,
-      response: { 200: SessionTokenSchema, ...errorResponses(400, 401, 403, 404, 500), ...upstreamErrors }
+      // A body is not read, but one that is sent must be JSON of at most 16 KiB.
+      response: { 200: SessionTokenSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 500), ...upstreamErrors }
     }
   }, async (request) => {
     return await sessions.refreshToken(request.user, request.params.room_name)
@@ -86,10 +93,11 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       tags,
       security,
+      operationId: 'endVoiceSession',
       summary: 'End a voice session',
       description: 'Deletes the session\'s room: everyone in it, the voice agent too, is disconnected.',
       params: RoomNameParamsSchema,
-      response: { 200: EndedSessionSchema, ...errorResponses(400, 401, 403, 404, 500), ...upstreamErrors }
+      response: { 200: EndedSessionSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 500), ...upstreamErrors }
     }
   }, async (request) => {
     return await sessions.end(request.user, request.params.room_name)

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk'
-import { errorResponses } from '../../../../../src/schemas/error.js'
+import { errorResponse, errorResponses } from '../../../../../src/schemas/error.js'
 import { WEBHOOK_CONTENT_TYPE, WebhookBodySchema, WebhookHeadersSchema, WebhookReceiptSchema } from '../../../../../src/schemas/webhook.js'
 
 /** Largest webhook body read: an event carries a room, a participant and its tracks, far below this. */
@@ -33,13 +33,20 @@ const livekitWebhook: FastifyPluginAsyncTypebox = async function (fastify) {
     bodyLimit: WEBHOOK_BODY_LIMIT,
     schema: {
       tags: ['livekit'],
+      operationId: 'receiveLivekitWebhook',
       summary: 'LiveKit webhook receiver',
       description: 'Point LiveKit\'s `webhook.urls` here (with `webhook.api_key` = LIVEKIT_API_KEY). ' +
         'Deliveries without a valid signature over the exact body are refused with 401 and never read.',
       consumes: [WEBHOOK_CONTENT_TYPE],
       headers: WebhookHeadersSchema,
       body: WebhookBodySchema,
-      response: { 200: WebhookReceiptSchema, ...errorResponses(400, 401, 413, 415, 500, 503) }
+      response: {
+        200: WebhookReceiptSchema,
+        ...errorResponses(413, 415, 500),
+        400: errorResponse(400, { description: 'A verified body that is not a LiveKit event', message: 'The webhook body is not a LiveKit event' }),
+        401: errorResponse(401, { description: 'The LiveKit signature is missing, invalid or stale, or the body was changed', message: 'Webhook signature is missing or invalid' }),
+        503: errorResponse(503, { description: 'The session index is unavailable: LiveKit retries the delivery', message: 'The session index is unavailable; LiveKit will deliver again' })
+      }
     }
   }, async (request) => {
     let event: WebhookEvent

@@ -1,4 +1,4 @@
-import Ajv from 'ajv'
+import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import fc from 'fast-check'
 import t from 'tap'
@@ -11,7 +11,7 @@ import { bearer, buildWithLivekit, userToken } from '../helper.js'
 const { app } = await buildWithLivekit(t)
 const spec = (await app.inject({ method: 'GET', url: '/api/docs/json' })).json()
 const ajv = new Ajv({ strict: false, allErrors: true })
-addFormats(ajv)
+addFormats.default(ajv)
 
 interface Operation { responses: Record<string, { content?: Record<string, { schema: object }> }> }
 const operationAt = (path: string, method: string): Operation => spec.paths[path][method]

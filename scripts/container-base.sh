@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds a local stand-in for docker.io/library/node:20-bookworm-slim, for machines that reach
+# Builds a local stand-in for docker.io/library/node:24-bookworm-slim, for machines that reach
 # Debian's and npm's package registries but no container image registry:
-#   Debian bookworm (debootstrap, minbase) + this host's Node.js 20+ and npm, via `podman import`.
-# Then: podman build --build-arg BASE_IMAGE=localhost/node-base:20 -f Containerfile .
+#   Debian bookworm (debootstrap, minbase) + Node.js 24 LTS (the npm registry's `node` package,
+#   through npx) and this host's npm, via `podman import`.
+# Then: podman build --build-arg BASE_IMAGE=localhost/node-base:24 -f Containerfile .
 #
 # Run by hand as root; no test runs it. It does nothing when the image already exists
-# (REBUILD=1 builds it again). Settings: IMAGE, SUITE, MIRROR, REBUILD.
+# (REBUILD=1 builds it again). Settings: IMAGE, SUITE, MIRROR, REBUILD, NODE_MAJOR (24).
 set -euo pipefail
 
-IMAGE=${IMAGE:-localhost/node-base:20}
+NODE_MAJOR=${NODE_MAJOR:-24}
+IMAGE=${IMAGE:-localhost/node-base:$NODE_MAJOR}
 SUITE=${SUITE:-bookworm}
 REBUILD=${REBUILD:-0}
 
@@ -16,7 +18,7 @@ say () { printf 'container-base: %s\n' "$*" >&2; }
 die () { say "error: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die 'run as root (debootstrap and chroot need it)'
-for tool in podman debootstrap node npm tar timeout; do
+for tool in podman debootstrap node npm npx tar timeout; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install podman debootstrap)"
 done
 
@@ -32,9 +34,9 @@ if [ -z "${MIRROR:-}" ]; then
   MIRROR=${MIRROR:-http://deb.debian.org/debian}
 fi
 
-node_bin=$(readlink -f "$(command -v node)")
+node_bin=$(readlink -f "$(npx -y -p "node@$NODE_MAJOR" node -p process.execPath)")
 node_major=$("$node_bin" -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || die "host node is $("$node_bin" -v); the service needs 20+"
+[ "$node_major" = "$NODE_MAJOR" ] || die "npx gave node $("$node_bin" -v), not $NODE_MAJOR"
 # The host's own npm (not Debian's), so `npm ci` in the image behaves as it does here
 # (npm 11 reads package.json's allowScripts; Node 20's bundled npm 10 ignores it).
 npm_dir="$(npm root -g)/npm"

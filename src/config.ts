@@ -1,4 +1,5 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox'
+import { readFileSync } from 'node:fs'
 import type { Ajv } from 'ajv'
 import { envSchema } from 'env-schema'
 import { AGENT_TYPES } from './agent-types.js'
@@ -34,6 +35,7 @@ const AGENT_NAMES_PATTERN = `^\\s*(${AGENT_TYPE_NAME}\\s*(,\\s*${AGENT_TYPE_NAME
 const PATTERN_HINTS: Record<string, string> = {
   LIVEKIT_URL: 'must be a URL starting with ws://, wss://, http:// or https://',
   REDIS_URL: 'must be empty or a URL starting with redis:// or rediss://',
+  TRUST_PROXY: 'must be true, false, a hop count, or a comma-separated list of addresses and CIDRs',
   LIVEKIT_AGENT_NAMES: `must be type=agent-name pairs separated by commas, each type one of ${AGENT_TYPES.join(', ')}`
 }
 
@@ -72,6 +74,12 @@ export const ConfigSchema = Type.Composite([
     HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP server listens on' }),
     PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'Port the HTTP server listens on (0 = any free port)' }),
     LOG_LEVEL: LogLevelSchema,
+    TRUST_PROXY: Type.String({
+      default: '',
+      pattern: '^$|^true$|^false$|^\\d+$|^[0-9A-Fa-f.:/]+(\\s*,\\s*[0-9A-Fa-f.:/]+)*$',
+      description: 'Proxies in front of the service whose X-Forwarded-For is believed, as Fastify\'s trustProxy takes it: ' +
+        '`true` (all), a hop count, or a comma-separated list of addresses and CIDRs. Empty = none'
+    }),
     CORS_ORIGINS: Type.String({
       default: '',
       description: 'Browser origins allowed to call the service (CORS): `*` or a comma-separated list, e.g. `https://app.example.com`. Empty = no CORS'
@@ -148,15 +156,59 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
   return loadEnv(ConfigSchema, options)
 }
 
+/** Secrets that may come from a file instead (`KEY_FILE`, a path), as container platforms mount them. */
+export const SECRET_FILE_KEYS = ['LIVEKIT_API_SECRET', 'JWT_SECRET'] as const
+
+/**
+ * The values of `KEY_FILE` keys, read from their files (a trailing newline trimmed), and what is
+ * wrong with them: a file that cannot be read, or a key set both ways.
+ */
+function secretsFromFiles (schema: TObject, options: LoadConfigOptions): { values: Record<string, string>, problems: Map<string, string> } {
+  const given: Record<string, unknown> = { ...(options.env ?? true ? process.env : {}), ...options.data }
+  const values: Record<string, string> = {}
+  const problems = new Map<string, string>()
+  for (const key of SECRET_FILE_KEYS) {
+    const path = given[`${key}_FILE`]
+    if (!(key in schema.properties) || typeof path !== 'string' || path === '') continue
+    if (given[key] !== undefined && given[key] !== '') {
+      problems.set(key, `and ${key}_FILE are both set; set one`)
+      continue
+    }
+    try {
+      values[key] = readFileSync(path, 'utf8').replace(/\r?\n$/, '')
+    } catch (err) {
+      problems.set(`${key}_FILE`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  return { values, problems }
+}
+
+/** What is wrong with each key, from env-schema's (ajv's) errors; the first problem of a key wins. */
+function problemsOf (schema: TObject, errors: NonNullable<EnvSchemaError['errors']>): Map<string, string> {
+  const problems = new Map<string, string>()
+  for (const error of errors) {
+    const key = keyOf(error)
+    if (problems.has(key)) continue
+    if (error.keyword === 'required') problems.set(key, 'is required')
+    else if (error.keyword === 'const' || error.keyword === 'anyOf') problems.set(key, `must be one of ${allowedValues(schema, key)}`)
+    else if (error.keyword === 'pattern') problems.set(key, PATTERN_HINTS[key] ?? 'is malformed')
+    else problems.set(key, error.message ?? 'is invalid')
+  }
+  return problems
+}
+
 /**
  * Loads and validates configuration against a schema. Throws one Error naming
  * every bad key, so that start-up fails with a single clear message.
  */
 export function loadEnv<T extends TObject> (schema: T, options: LoadConfigOptions = {}): Static<T> {
+  const files = secretsFromFiles(schema, options)
+  let config: Static<T> | undefined
+  let problems = new Map<string, string>()
   try {
-    return envSchema<Static<T>>({
+    config = envSchema<Static<T>>({
       schema: structuredClone(schema),
-      data: options.data ?? {},
+      data: { ...options.data, ...files.values },
       env: options.env ?? true,
       dotenv: (options.dotenv ?? true) && { quiet: true },
       ajv: {
@@ -166,17 +218,12 @@ export function loadEnv<T extends TObject> (schema: T, options: LoadConfigOption
   } catch (err) {
     const errors = (err as EnvSchemaError).errors
     if (errors === undefined) throw err
-    const problems = new Map<string, string>()
-    for (const error of errors) {
-      const key = keyOf(error)
-      if (problems.has(key)) continue
-      if (error.keyword === 'required') problems.set(key, 'is required')
-      else if (error.keyword === 'const' || error.keyword === 'anyOf') problems.set(key, `must be one of ${allowedValues(schema, key)}`)
-      else if (error.keyword === 'pattern') problems.set(key, PATTERN_HINTS[key] ?? 'is malformed')
-      else if (error.keyword.startsWith('x-')) problems.set(key, error.message ?? 'is invalid')
-      else problems.set(key, error.message ?? 'is invalid')
-    }
+    problems = problemsOf(schema, errors)
+  }
+  for (const [key, problem] of files.problems) problems.set(key, problem)
+  if (config === undefined || problems.size > 0) {
     const list = [...problems].map(([key, problem]) => `${key} ${problem}`).join('; ')
     throw new Error(`Invalid configuration: ${list}`)
   }
+  return config
 }

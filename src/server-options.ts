@@ -47,9 +47,28 @@ export function requestIdOf (request: IncomingMessage): string {
   return typeof callers === 'string' && CALLER_REQUEST_ID.test(callers) ? callers : randomUUID()
 }
 
+/**
+ * TRUST_PROXY as Fastify's `trustProxy`: `true`, a list of addresses and CIDRs, or a hop count:
+ * the nearest N addresses of the chain are proxies. Fastify 5.12 reads a bare number as "trust
+ * nobody" (a client that reaches the service directly could claim any address), so the count is
+ * given as the function proxy-addr would make; use it only where every request comes through
+ * those proxies.
+ */
+export function trustProxyOf (value: string): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === '' || value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value.split(',').map((entry) => entry.trim())
+}
+
 /** Options of the Fastify instance, shared by the server and the tests so both run the same app. */
-export function serverOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServerOptions {
+export function serverOptions (config: Pick<Config, 'LOG_LEVEL' | 'TRUST_PROXY'>): FastifyServerOptions {
   return {
+    // Behind a load balancer, the client's address (logged as remoteAddress) comes from X-Forwarded-For.
+    trustProxy: trustProxyOf(config.TRUST_PROXY),
     logger: {
       level: config.LOG_LEVEL,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

@@ -120,3 +120,19 @@ t.test('JWT claims and LiveKit token keys: defaults and bounds', async (t) => {
     t.throws(() => load({ ...required, [key]: value }), new RegExp(key), `${key}=${value}`)
   }
 })
+
+t.test('secrets from files (KEY_FILE): a trailing newline trimmed; both ways at once, or an unreadable file, is a config error', async (t) => {
+  const dir = t.testdir({ 'livekit-secret': 'secret-from-a-mounted-file\n', 'jwt-secret': 'an-hs256-secret-of-at-least-32-bytes-from-a-file\n' })
+  const { LIVEKIT_API_SECRET: _lk, JWT_SECRET: _jwt, ...rest } = required
+  const config = load({ ...rest, LIVEKIT_API_SECRET_FILE: `${dir}/livekit-secret`, JWT_SECRET_FILE: `${dir}/jwt-secret` })
+  t.equal(config.LIVEKIT_API_SECRET, 'secret-from-a-mounted-file')
+  t.equal(config.JWT_SECRET, 'an-hs256-secret-of-at-least-32-bytes-from-a-file')
+  const both = t.throws(() => load({ ...required, JWT_SECRET_FILE: `${dir}/jwt-secret`, PORT: 'eighty' })) as Error
+  t.match(both.message, /JWT_SECRET and JWT_SECRET_FILE are both set; set one/)
+  t.match(both.message, /PORT/, 'in the one message with every other bad key')
+  const missing = t.throws(() => load({ ...rest, JWT_SECRET: required.JWT_SECRET, LIVEKIT_API_SECRET_FILE: `${dir}/nowhere` })) as Error
+  t.match(missing.message, /LIVEKIT_API_SECRET_FILE cannot be read \(ENOENT\)/)
+  t.notMatch(missing.message, 'secret-from', 'no secret in the message')
+  const short = t.throws(() => load({ ...rest, LIVEKIT_API_SECRET: 'x', JWT_SECRET_FILE: `${dir}/livekit-secret` })) as Error
+  t.match(short.message, /JWT_SECRET must be a PEM public key or an HS256 secret of at least 32 bytes/, 'a secret from a file is validated like any')
+})

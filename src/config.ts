@@ -116,6 +116,18 @@ export const ConfigSchema = Type.Composite([
       default: 30_000,
       description: 'How often the session index is checked against LiveKit; a session LiveKit closed is gone from answers within this plus one LiveKit call, webhooks or not'
     }),
+    SHUTDOWN_DRAIN_MS: Type.Integer({
+      minimum: 0,
+      maximum: 60_000,
+      default: 2000,
+      description: 'On SIGTERM/SIGINT, how long the service keeps serving (with /ready at 503) so that a load balancer stops sending, before it stops taking connections'
+    }),
+    SHUTDOWN_GRACE_MS: Type.Integer({
+      minimum: 1000,
+      maximum: 600_000,
+      default: 10_000,
+      description: 'The longest a shutdown takes, drain included; past it the service logs what was cut off and exits 1'
+    }),
     LIVEKIT_REQUEST_TIMEOUT_MS: Type.Integer({
       minimum: 100,
       maximum: 60000,

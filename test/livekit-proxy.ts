@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 
 /** An HTTP server on loopback, closed when the test ends; its URL in LiveKit's `ws://` form. */
@@ -13,8 +14,9 @@ export async function httpServer (t: Test, handle: (request: IncomingMessage, re
 /**
  * A proxy in front of a real livekit-server that records each server-API call (`ListRooms`,
  * `ListParticipants`...) it forwards: to see which calls the service makes, never to fake answers.
+ * `delayMs` holds each call back first: a slow LiveKit, which the real one cannot be on demand.
  */
-export async function recordingProxy (t: Test, livekitPort: number): Promise<{ url: string, calls: string[] }> {
+export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 0 } = {}): Promise<{ url: string, calls: string[] }> {
   const upstream = `http://127.0.0.1:${livekitPort}`
   const calls: string[] = []
   const url = await httpServer(t, (request, response) => {
@@ -22,11 +24,11 @@ export async function recordingProxy (t: Test, livekitPort: number): Promise<{ u
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       calls.push(request.url?.split('/').pop() ?? '')
-      fetch(`${upstream}${request.url}`, {
+      sleep(delayMs).then(async () => await fetch(`${upstream}${request.url}`, {
         method: request.method,
         headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? '' },
         body: Buffer.concat(chunks)
-      })
+      }))
         .then(async (answer) => { response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(await answer.text()) })
         .catch(() => { response.writeHead(502).end() })
     })

@@ -4,7 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { spawnTied, type TiedProcess } from '../scripts/child-process.js'
 import { freePort } from '../scripts/livekit-server.js'
+import { redisMissing, startRedisServer } from '../scripts/redis-server.js'
 import { endWithTest, signHs256, startLivekit } from './helper.js'
+import { recordingProxy } from './livekit-proxy.js'
 
 /**
  * The service as `npm start` runs it: `npm run build`, then `node dist/src/server.js`, its own
@@ -79,4 +81,74 @@ t.test('missing or malformed keys: exits non-zero with one message naming every 
   for (const key of ['LIVEKIT_URL', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET', 'JWT_SECRET', 'PORT', 'LIVEKIT_WORKER_NUM_IDLE']) {
     t.match(message, key)
   }
+})
+
+/** The built service on a free port, next to `livekit`, configured by environment variables only. */
+async function serveBuilt (t: Test, livekit: Awaited<ReturnType<typeof startLivekit>>, env: Record<string, string> = {}) {
+  const port = await freePort()
+  const jwtSecret = 'an-hs256-secret-shared-with-the-app'
+  const server = runServer(t, {
+    LIVEKIT_URL: livekit.url,
+    LIVEKIT_API_KEY: livekit.apiKey,
+    LIVEKIT_API_SECRET: livekit.apiSecret,
+    JWT_SECRET: jwtSecret,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'info',
+    ...env
+  })
+  await server.waitForOutput(/Server listening/, 30_000)
+  const authorization = `Bearer ${signHs256(jwtSecret, { sub: 'user-8' })}`
+  return { server, base: `http://127.0.0.1:${port}`, authorization }
+}
+
+t.test('SIGTERM with 50 starts in flight: /ready turns 503, every start completes with 200 and its room exists, exit 0', async (t) => {
+  const livekit = await startLivekit(t)
+  // LiveKit answers each call a second late, so that the starts are still in flight at SIGTERM.
+  const slow = await recordingProxy(t, livekit.port, { delayMs: 1000 })
+  const { server, base, authorization } = await serveBuilt(t, livekit, { LIVEKIT_URL: slow.url, SHUTDOWN_DRAIN_MS: '500' })
+  t.equal((await fetch(`${base}/ready`)).status, 200, 'ready before')
+  const starts = Array.from({ length: 50 }, async () => await fetch(`${base}/api/v1/voice-sessions/start`, { method: 'POST', headers: { authorization } }))
+  // Every one of them accepted (the service logged it) and none answered yet.
+  const accepted = () => server.output().match(/voice-sessions\/start"[^\n]*"incoming request"/g)?.length ?? 0
+  for (let i = 0; i < 300 && accepted() < 50; i++) await sleep(100)
+  t.equal(accepted(), 50, 'all 50 accepted')
+  t.notMatch(server.output(), /"statusCode":200/, 'none answered yet')
+  server.signal('SIGTERM')
+  await server.waitForOutput(/closing: draining/, 10_000)
+  const ready = await fetch(`${base}/ready`)
+  t.equal(ready.status, 503, '/ready is 503 while draining')
+  t.match(await ready.json(), { status: 'not_ready', checks: { service: 'shutting down' } })
+  const answers = await Promise.all(starts)
+  t.same(answers.map((answer) => answer.status), Array(50).fill(200), 'all 50 completed with 200')
+  const names = await Promise.all(answers.map(async (answer) => ((await answer.json()) as { room_name: string }).room_name))
+  const { RoomServiceClient } = await import('livekit-server-sdk')
+  const rooms = await new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret).listRooms(names)
+  t.equal(rooms.length, 50, 'every room they name exists')
+  t.equal(await server.exited, 0)
+})
+
+t.test('SIGTERM after sustained keep-alive load: exit 0 within the grace', async (t) => {
+  const livekit = await startLivekit(t)
+  const { server, base, authorization } = await serveBuilt(t, livekit, { SHUTDOWN_DRAIN_MS: '500', SHUTDOWN_GRACE_MS: '5000', LOG_LEVEL: 'warn' })
+  const session = await (await fetch(`${base}/api/v1/voice-sessions/start`, { method: 'POST', headers: { authorization } })).json() as { room_name: string }
+  const { default: autocannon } = await import('autocannon')
+  const load = await autocannon({ url: `${base}/api/v1/voice-sessions/${session.room_name}/status`, headers: { authorization }, connections: 16, duration: 2 })
+  t.ok(load.requests.total > 100, `${load.requests.total} requests on 16 keep-alive connections`)
+  server.signal('SIGTERM')
+  t.equal(await server.exited, 0, 'exit 0: the grace (5 s, else exit 1) did not run out')
+  t.notMatch(server.output(), /cut off/)
+})
+
+t.test('with Redis, a replica killed with SIGKILL and started again loses nothing', { skip: redisMissing() ?? false }, async (t) => {
+  const livekit = await startLivekit(t)
+  const redis = await startRedisServer()
+  t.teardown(redis.stop)
+  const first = await serveBuilt(t, livekit, { REDIS_URL: redis.url })
+  const session = await (await fetch(`${first.base}/api/v1/voice-sessions/start`, { method: 'POST', headers: { authorization: first.authorization } })).json() as { room_name: string }
+  await first.server.kill()
+  const second = await serveBuilt(t, livekit, { REDIS_URL: redis.url })
+  const listed = await (await fetch(`${second.base}/api/v1/voice-sessions/active`, { headers: { authorization: second.authorization } })).json() as { sessions: Array<{ room_name: string }> }
+  t.same(listed.sessions.map((s) => s.room_name), [session.room_name])
+  t.equal((await fetch(`${second.base}/ready`)).status, 200)
 })

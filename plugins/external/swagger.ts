@@ -24,6 +24,7 @@ export default fp(async function swaggerPlugin (fastify: FastifyInstance) {
       },
       tags: [
         { name: 'voice-sessions', description: 'Voice sessions of the signed-in user' },
+        { name: 'operations', description: 'Liveness and readiness for load balancers and orchestrators' },
         { name: 'livekit', description: 'LiveKit\'s standard token endpoint, for client SDKs\' `TokenSource.endpoint`, and LiveKit\'s webhooks' }
       ]
     },

@@ -10,8 +10,28 @@ function upstreamError (status: number, message: string) {
   return error
 }
 
+/** undici's own deadlines (connecting, the headers, the body): LiveKit did not answer in time. */
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+/**
+ * The socket's errors on the way to LiveKit (src/livekit-api.ts calls through undici), the ones
+ * `fetch` folds into `TypeError('fetch failed')`: no connection, or one that broke before the answer.
+ */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT',
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'
+])
+
+function codeOf (err: Error): unknown {
+  return (err as Error & { code?: unknown }).code
+}
+
 function isTimeout (err: unknown): boolean {
-  return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+  return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError' || TIMEOUT_CODES.has(codeOf(err) as string))
+}
+
+function isUnreachable (err: unknown): boolean {
+  if (err instanceof TypeError && err.message === 'fetch failed') return true
+  return err instanceof Error && !(err instanceof ServerError) && UNREACHABLE_CODES.has(codeOf(err) as string)
 }
 
 /**
@@ -31,7 +51,7 @@ export function isRoomNotFound (err: unknown): boolean {
  */
 export function toServiceError (err: unknown, timeoutMs: number, action: string): Error {
   if (isTimeout(err)) return upstreamError(504, `LiveKit did not answer within ${timeoutMs} ms`)
-  if (err instanceof TypeError && err.message === 'fetch failed') return upstreamError(503, 'LiveKit is unreachable')
+  if (isUnreachable(err)) return upstreamError(503, 'LiveKit is unreachable')
   if (err instanceof ServerError) {
     if (err.status === 401 || err.status === 403) return upstreamError(502, 'LiveKit refused the service\'s API credentials')
     if (err.status === 429 || err.code === 'resource_exhausted') return upstreamError(503, 'LiveKit is over capacity')

@@ -1,5 +1,6 @@
-import { AccessToken, AgentDispatchClient, RoomServiceClient, TrackSource } from 'livekit-server-sdk'
+import { AccessToken, TrackSource } from 'livekit-server-sdk'
 import type { Config } from './config.js'
+import { createLivekitApi } from './livekit-api.js'
 
 export interface TokenRequest {
   identity: string
@@ -24,17 +25,18 @@ function expiryOf (jwt: string): Date {
 }
 
 /**
- * The LiveKit server API clients and the participant-token signer, built once from config.
+ * LiveKit's server API (`rooms`, `agentDispatch`: src/livekit-api.ts, the SDK's calls without its
+ * per-call cost) and the participant-token signer, built once from config. `close()` releases the
+ * API's sockets.
  * https://docs.livekit.io/reference/server-sdk-js/
  */
 export function createLivekit (config: LivekitConfig) {
-  const clientOptions = {
-    requestTimeout: config.LIVEKIT_REQUEST_TIMEOUT_MS / 1000,
-    // One attempt per call, so a call never outlives the configured timeout.
-    failover: false
-  }
-  const rooms = new RoomServiceClient(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, clientOptions)
-  const agentDispatch = new AgentDispatchClient(config.LIVEKIT_URL, config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, clientOptions)
+  const api = createLivekitApi({
+    url: config.LIVEKIT_URL,
+    apiKey: config.LIVEKIT_API_KEY,
+    apiSecret: config.LIVEKIT_API_SECRET,
+    requestTimeoutMs: config.LIVEKIT_REQUEST_TIMEOUT_MS
+  })
 
   async function issueToken (request: TokenRequest): Promise<IssuedToken> {
     const accessToken = new AccessToken(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, {
@@ -56,7 +58,7 @@ export function createLivekit (config: LivekitConfig) {
     return { token, expiresAt: expiryOf(token) }
   }
 
-  return { url: config.LIVEKIT_URL, rooms, agentDispatch, issueToken }
+  return { url: config.LIVEKIT_URL, rooms: api.rooms, agentDispatch: api.agentDispatch, issueToken, close: api.close }
 }
 
 export type Livekit = ReturnType<typeof createLivekit>

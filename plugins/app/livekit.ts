@@ -8,9 +8,12 @@ declare module 'fastify' {
 }
 
 /**
- * Decorates the instance with LiveKit's server API clients and the token signer.
+ * Decorates the instance with LiveKit's server API client and the token signer; the client's
+ * sockets are closed with the instance.
  * https://github.com/livekit/node-sdks/tree/main/packages/livekit-server-sdk
  */
 export default fp(async function livekitPlugin (fastify) {
-  fastify.decorate('livekit', createLivekit(fastify.config))
+  const livekit = createLivekit(fastify.config)
+  fastify.decorate('livekit', livekit)
+  fastify.addHook('onClose', async () => { await livekit.close() })
 }, { name: 'livekit', dependencies: ['config'] })

@@ -1,5 +1,6 @@
 import { ServerError } from 'livekit-server-sdk'
 import t from 'tap'
+import { errors } from 'undici'
 import { isRoomNotFound, toServiceError } from '../../src/livekit-errors.js'
 
 function mapped (err: unknown) {
@@ -18,6 +19,30 @@ t.test('a refused connection is a 503 with Retry-After', async (t) => {
   t.equal(error.statusCode, 503)
   t.equal(error.message, 'LiveKit is unreachable')
   t.same(error.headers, { 'retry-after': '5' })
+})
+
+t.test('undici\'s deadlines are 504s like the call\'s own', async (t) => {
+  for (const err of [new errors.ConnectTimeoutError(), new errors.HeadersTimeoutError(), new errors.BodyTimeoutError()]) {
+    const error = mapped(err)
+    t.equal(error.statusCode, 504, err.code)
+    t.equal(error.message, 'LiveKit did not answer within 1500 ms')
+  }
+})
+
+t.test('the socket\'s errors on the way to LiveKit (src/livekit-api.ts) are a 503 with Retry-After, as `fetch failed` is', async (t) => {
+  const socketErrors = [
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7880'), { code: 'ECONNREFUSED', syscall: 'connect' }),
+    Object.assign(new Error('getaddrinfo ENOTFOUND livekit.internal'), { code: 'ENOTFOUND' }),
+    Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+    new errors.SocketError('other side closed'),
+    new errors.ClientClosedError()
+  ]
+  for (const err of socketErrors) {
+    const error = mapped(err)
+    t.equal(error.statusCode, 503, err.message)
+    t.equal(error.message, 'LiveKit is unreachable')
+    t.same(error.headers, { 'retry-after': '5' })
+  }
 })
 
 t.test('LiveKit\'s own answers are upstream failures that say what was being done, never a 404', async (t) => {
@@ -46,5 +71,9 @@ t.test('only LiveKit\'s own not_found names a missing room; a bare 404 from a pr
 t.test('anything else is passed on, to be logged and masked as a 500', async (t) => {
   const original = new RangeError('unexpected')
   t.equal(mapped(original), original)
+  const unknownCode = Object.assign(new Error('odd'), { code: 'EODD' })
+  t.equal(mapped(unknownCode), unknownCode, 'an error code that says nothing of reaching LiveKit')
+  const invalid = new errors.InvalidArgumentError('bad header')
+  t.equal(mapped(invalid), invalid, 'a mistake in the call itself')
   t.equal(mapped('a string').message, 'a string')
 })

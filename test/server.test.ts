@@ -97,9 +97,11 @@ async function serveBuilt (t: Test, livekit: Awaited<ReturnType<typeof startLive
     LOG_LEVEL: 'info',
     ...env
   })
-  await server.waitForOutput(/Server listening/, 30_000)
+  const base = `http://127.0.0.1:${port}`
+  // Up once /health answers (whatever the log level).
+  for (let i = 0; i < 300 && !await fetch(`${base}/health`).then((answer) => answer.ok, () => false); i++) await sleep(100)
   const authorization = `Bearer ${signHs256(jwtSecret, { sub: 'user-8' })}`
-  return { server, base: `http://127.0.0.1:${port}`, authorization }
+  return { server, base, authorization }
 }
 
 t.test('SIGTERM with 50 starts in flight: /ready turns 503, every start completes with 200 and its room exists, exit 0', async (t) => {

@@ -95,6 +95,8 @@ async function serveBuilt (t: Test, livekit: Awaited<ReturnType<typeof startLive
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: 'info',
+    START_RATE_LIMIT: '1000/minute',
+    MAX_SESSIONS_PER_USER: '100',
     ...env
   })
   const base = `http://127.0.0.1:${port}`

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Livekit } from './livekit.js'
 import { isRoomNotFound } from './livekit-errors.js'
 import { mapLimited } from './map-limited.js'
+import { createPeriodicJob } from './periodic-job.js'
 import type { IndexedSession, SessionStore } from './session-index/session-store.js'
 
 /** Rooms deleted at once by one sweep. */
@@ -26,8 +27,6 @@ export interface SessionExpiryOptions {
 export function createSessionExpiry ({ store, livekit, maxSessionMs, log, onExpired, now = Date.now }: SessionExpiryOptions) {
   // Often enough that a session ends within seconds of its time, never more often than every second.
   const sweepEveryMs = Math.min(5000, Math.max(1000, Math.floor(maxSessionMs / 4)))
-  let timer: NodeJS.Timeout | undefined
-  let stopped = false
 
   async function expire (roomName: string): Promise<void> {
     try {
@@ -49,27 +48,18 @@ export function createSessionExpiry ({ store, livekit, maxSessionMs, log, onExpi
     return old.length
   }
 
-  async function tick (): Promise<void> {
-    try {
+  const job = createPeriodicJob({
+    name: 'ending sessions past MAX_SESSION_SECONDS',
+    everyMs: sweepEveryMs,
+    log,
+    run: async () => {
       if (await store.lead('expiry', sweepEveryMs)) await sweep()
-    } catch (err) {
-      log.warn({ err }, 'ending sessions past MAX_SESSION_SECONDS failed; trying again')
     }
-    if (!stopped) schedule()
-  }
-
-  function schedule (): void {
-    // `tick` never rejects: it logs its own failures.
-    timer = setTimeout(tick, sweepEveryMs)
-    timer.unref()
-  }
+  })
 
   return {
     sweep,
-    start: schedule,
-    stop (): void {
-      stopped = true
-      clearTimeout(timer)
-    }
+    start: job.start,
+    stop: job.stop
   }
 }

@@ -160,6 +160,10 @@ export const ConfigSchema = Type.Composite([
       default: 3600,
       description: 'The longest a session lives: the service ends older ones itself (its room is deleted)'
     }),
+    METRICS_TOKEN: Type.String({
+      default: '',
+      description: 'When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; empty = open (keep /metrics off public networks)'
+    }),
     LIVEKIT_REQUEST_TIMEOUT_MS: Type.Integer({
       minimum: 100,
       maximum: 60000,

@@ -70,6 +70,7 @@ t.test('MAX_SESSION_SECONDS: start and status say when the session ends; then th
   const client = await joinRoom(t, session.livekit_url, session.token)
   t.equal(await within(client.disconnected, 30_000), DisconnectReason.ROOM_DELETED, 'the client sees the room deleted')
   t.equal((await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: gwen })).statusCode, 404)
+  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /voice_sessions_ended_total\{reason="max_length"\} 1/, 'counted as max_length')
 })
 
 t.test('with Redis, two replicas keep one limit: the same user through both', { skip: redisMissing() ?? false }, async (t) => {

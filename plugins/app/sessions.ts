@@ -34,20 +34,6 @@ export default fp(async function sessionsPlugin (fastify) {
     reconcileIntervalMs: config.RECONCILE_INTERVAL_MS
   }))
   fastify.decorate('agents', agents)
-  // What LiveKit tells the index: a closed room's watch stops; an agent that left a person alone is dispatched again.
-  for (const reason of ['closed', 'reconciled'] as const) {
-    sessionIndex.on(reason, (session) => {
-      metrics.sessionEnded(reason)
-      agents.unwatch(session.roomName).catch(() => {})
-    })
-  }
-  sessionIndex.on('agentLeft', (session) => {
-    const presence = presenceOfIndexed(session.participants)
-    if (presence.people === 0) return
-    const dispatch = { user_id: session.userId, agent_type: session.agentType, room_name: session.roomName }
-    agents.agentStateRedispatchingIfLost(dispatch, presence, Date.now() - session.createdAtMs)
-      .catch((err: unknown) => { log.warn({ err, room: session.roomName }, 'agent re-dispatch after it left failed') })
-  })
   const expiry = createSessionExpiry({
     store: sessionIndex.store,
     livekit,
@@ -57,6 +43,21 @@ export default fp(async function sessionsPlugin (fastify) {
       metrics.sessionEnded('max_length')
       agents.unwatch(session.roomName).catch(() => {})
     }
+  })
+  // What LiveKit tells the index: a closed room's watch stops; an agent that left a person alone is dispatched again.
+  for (const reason of ['closed', 'reconciled'] as const) {
+    sessionIndex.on(reason, (session) => {
+      // The webhook of a room this replica deleted for its length can beat the sweep's own index update.
+      metrics.sessionEnded(expiry.isEnding(session.roomName) ? 'max_length' : reason)
+      agents.unwatch(session.roomName).catch(() => {})
+    })
+  }
+  sessionIndex.on('agentLeft', (session) => {
+    const presence = presenceOfIndexed(session.participants)
+    if (presence.people === 0) return
+    const dispatch = { user_id: session.userId, agent_type: session.agentType, room_name: session.roomName }
+    agents.agentStateRedispatchingIfLost(dispatch, presence, Date.now() - session.createdAtMs)
+      .catch((err: unknown) => { log.warn({ err, room: session.roomName }, 'agent re-dispatch after it left failed') })
   })
   fastify.addHook('onReady', async () => { expiry.start() })
   fastify.addHook('onClose', async () => {

@@ -93,6 +93,9 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     }
   }
 
+  /** Rooms this replica is deleting for their users (`isDeleting`): LiveKit's room_finished for one can beat DeleteRoom's answer. */
+  const deleting = new Set<string>()
+
   const isFresh = (session: IndexedSession): boolean => now() - session.checkedAtMs < reconcileIntervalMs
 
   /** Records what LiveKit said of a room as the index's truth, and returns it as the index holds it. */
@@ -243,9 +246,11 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
 
   async function end (user: SessionUser, roomName: string): Promise<Static<typeof EndedSessionSchema>> {
     await ownedSession(user, roomName)
+    deleting.add(roomName)
     try {
       await rooms.deleteRoom(roomName)
     } catch (err) {
+      deleting.delete(roomName)
       // Closed by LiveKit (or ended elsewhere) since it was read: the session is gone all the same.
       if (isRoomNotFound(err)) {
         await forget(roomName, 'reconciled')
@@ -253,7 +258,7 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
       }
       throw toServiceError(err, requestTimeoutMs, 'delete the room')
     }
-    await forget(roomName, 'deleted')
+    await forget(roomName, 'deleted').finally(() => deleting.delete(roomName))
     return { status: 'ended', room_name: roomName }
   }
 
@@ -274,7 +279,7 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     }
   }
 
-  return { start, refreshToken, status, end, listActive }
+  return { start, refreshToken, status, end, listActive, isDeleting: (roomName: string) => deleting.has(roomName) }
 }
 
 export type Sessions = ReturnType<typeof createSessions>

@@ -15,21 +15,31 @@ export async function httpServer (t: Test, handle: (request: IncomingMessage, re
  * A proxy in front of a real livekit-server that records each server-API call (`ListRooms`,
  * `ListParticipants`...) it forwards: to see which calls the service makes, never to fake answers.
  * `delayMs` holds each call back first: a slow LiveKit, which the real one cannot be on demand.
+ * `holdAnswer` holds LiveKit's answer to a call back until it resolves: an answer that arrives
+ * after something LiveKit did meanwhile (a webhook), in the order a busy machine can give.
  */
-export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 0 } = {}): Promise<{ url: string, calls: string[] }> {
+export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 0, holdAnswer }: {
+  delayMs?: number
+  holdAnswer?: (call: string) => Promise<unknown>
+} = {}): Promise<{ url: string, calls: string[] }> {
   const upstream = `http://127.0.0.1:${livekitPort}`
   const calls: string[] = []
   const url = await httpServer(t, (request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
-      calls.push(request.url?.split('/').pop() ?? '')
+      const call = request.url?.split('/').pop() ?? ''
+      calls.push(call)
       sleep(delayMs).then(async () => await fetch(`${upstream}${request.url}`, {
         method: request.method,
         headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? '' },
         body: Buffer.concat(chunks)
       }))
-        .then(async (answer) => { response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(await answer.text()) })
+        .then(async (answer) => {
+          const body = await answer.text()
+          await holdAnswer?.(call)
+          response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(body)
+        })
         .catch(() => { response.writeHead(502).end() })
     })
   })

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { AGENT_START_MS, createAgentDispatch, type AgentDispatch } from '../../src/agent-dispatch.js'
 import { createMemoryDispatchLedger } from '../../src/dispatch-ledger.js'
+import type { EndReason } from '../../src/metrics.js'
 import { createRedisDispatchLedger } from '../../src/redis-dispatch-ledger.js'
 import { presenceOfIndexed } from '../../src/room-presence.js'
 import { createSessionExpiry } from '../../src/session-expiry.js'
@@ -24,7 +25,7 @@ export default fp(async function sessionsPlugin (fastify) {
   const claimTtlMs = config.AGENT_JOIN_TIMEOUT_MS * (config.AGENT_DISPATCH_ATTEMPTS + 1) + AGENT_START_MS
   const ledger = redis === undefined ? createMemoryDispatchLedger() : createRedisDispatchLedger({ redis, claimTtlMs })
   const agents = createAgentDispatch({ livekit, config, log, ledger, onDispatch: metrics.agentDispatched })
-  fastify.decorate('sessions', createSessions({
+  const sessions = createSessions({
     livekit,
     agents,
     index: sessionIndex,
@@ -32,7 +33,8 @@ export default fp(async function sessionsPlugin (fastify) {
     metrics,
     requestTimeoutMs: config.LIVEKIT_REQUEST_TIMEOUT_MS,
     reconcileIntervalMs: config.RECONCILE_INTERVAL_MS
-  }))
+  })
+  fastify.decorate('sessions', sessions)
   fastify.decorate('agents', agents)
   const expiry = createSessionExpiry({
     store: sessionIndex.store,
@@ -44,11 +46,15 @@ export default fp(async function sessionsPlugin (fastify) {
       agents.unwatch(session.roomName).catch(() => {})
     }
   })
+  /** Why a session the index heard was gone ended: LiveKit's word of a room this replica deleted can beat the replica's own index update. */
+  function endReason (roomName: string, heard: 'closed' | 'reconciled'): EndReason {
+    if (expiry.isEnding(roomName)) return 'max_length'
+    return sessions.isDeleting(roomName) ? 'deleted' : heard
+  }
   // What LiveKit tells the index: a closed room's watch stops; an agent that left a person alone is dispatched again.
   for (const reason of ['closed', 'reconciled'] as const) {
     sessionIndex.on(reason, (session) => {
-      // The webhook of a room this replica deleted for its length can beat the sweep's own index update.
-      metrics.sessionEnded(expiry.isEnding(session.roomName) ? 'max_length' : reason)
+      metrics.sessionEnded(endReason(session.roomName, reason))
       agents.unwatch(session.roomName).catch(() => {})
     })
   }

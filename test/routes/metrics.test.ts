@@ -1,8 +1,10 @@
 import { RoomServiceClient } from 'livekit-server-sdk'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { waitFor } from '../clients.js'
-import { bearer, buildWithLivekit, userToken } from '../helper.js'
+import { freePort } from '../../scripts/livekit-server.js'
+import { waitFor, within } from '../clients.js'
+import { bearer, build, buildWithLivekit, livekitConfig, startLivekit, userToken } from '../helper.js'
+import { recordingProxy } from '../livekit-proxy.js'
 
 /** Prometheus metrics scraped before and after known traffic, against a real livekit-server that sends webhooks. */
 
@@ -47,6 +49,29 @@ t.test('counts follow known traffic: starts by type, ends by reason, dispatches,
   t.match(after, /http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/voice-sessions\/start",status_code="200"\} 3/, 'by route pattern')
   t.match(after, /http_request_duration_seconds_count\{method="DELETE",route="\/api\/v1\/voice-sessions\/:room_name",status_code="200"\} 1/)
   t.match(after, /process_cpu_user_seconds_total/, 'the default process metrics')
+})
+
+t.test('a DELETE is counted as deleted, not closed, when LiveKit\'s room_finished webhook reaches the index before its answer to DeleteRoom', async (t) => {
+  const port = await freePort()
+  const livekit = await startLivekit(t, { extraConfig: `webhook: { api_key: testkey, urls: ["http://127.0.0.1:${port}/api/v1/livekit/webhook"] }` })
+  let heardClosed = false
+  let closedHeard!: () => void
+  const closed = new Promise<void>((resolve) => { closedHeard = resolve })
+  // LiveKit's answer to DeleteRoom waits for the webhook to be applied (bounded: without it, the order is not shown and the test says so).
+  const proxy = await recordingProxy(t, livekit.port, { holdAnswer: async (call) => { if (call === 'DeleteRoom') await within(closed, 10_000) } })
+  const app = await build(t, { ...livekitConfig(livekit), LIVEKIT_URL: proxy.url })
+  app.sessionIndex.on('closed', () => { heardClosed = true; closedHeard() })
+  await app.listen({ host: '127.0.0.1', port })
+  const jane = bearer(userToken(app, 'jane'))
+  const before = await scrape(app)
+  const session = (await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: jane })).json()
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/voice-sessions/${session.room_name}`, headers: jane })).statusCode, 200)
+  t.ok(heardClosed, 'room_finished reached the index before the service heard DeleteRoom\'s answer')
+  const after = await scrape(app)
+  const delta = (series: string) => valueOf(after, series) - valueOf(before, series)
+  t.equal(delta('voice_sessions_ended_total{reason="deleted"}'), 1)
+  t.equal(delta('voice_sessions_ended_total{reason="closed"}'), 0)
+  t.equal(valueOf(after, 'voice_sessions_live'), 0)
 })
 
 t.test('refusals are counted: rate limits by route, caps by scope', async (t) => {

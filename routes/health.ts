@@ -26,7 +26,7 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       tags,
       operationId: 'getReadiness',
-      summary: 'Readiness: LiveKit and Redis answer, and the service is not shutting down',
+      summary: 'Readiness: LiveKit and Redis answer, and the service is neither shutting down nor overloaded',
       description: '200 when ready; 503 with the failing check\'s reason in place of `ok`. LiveKit is asked at most every 2 s. ' +
         'It turns 200 again by itself once LiveKit and Redis are back; it turns 503 at once on SIGTERM.',
       response: { 200: ReadinessSchema, 503: ReadinessSchema }

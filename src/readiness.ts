@@ -15,12 +15,21 @@ export interface Readiness {
   checks: Record<string, CheckResult>
 }
 
+export interface ReadinessOptions {
+  livekit: Pick<Livekit, 'rooms'>
+  redis: Redis | undefined
+  requestTimeoutMs: number
+  /** Whether the service is past its overload thresholds (under-pressure's `isUnderPressure`). */
+  overloaded?: () => boolean
+  now?: () => number
+}
+
 /**
  * Whether the service can serve: LiveKit answers (checked at most every LIVEKIT_CHECK_EVERY_MS)
- * and Redis answers when it is configured; and it is not shutting down. Turns ready again by itself
- * once they are back.
+ * and Redis answers when it is configured; and it is neither shutting down nor overloaded. Turns
+ * ready again by itself once they are back.
  */
-export function createReadiness ({ livekit, redis, requestTimeoutMs, now = Date.now }: { livekit: Pick<Livekit, 'rooms'>, redis: Redis | undefined, requestTimeoutMs: number, now?: () => number }) {
+export function createReadiness ({ livekit, redis, requestTimeoutMs, overloaded = () => false, now = Date.now }: ReadinessOptions) {
   let livekitCheck: { at: number, result: Promise<CheckResult> } | undefined
   let draining = false
 
@@ -47,6 +56,7 @@ export function createReadiness ({ livekit, redis, requestTimeoutMs, now = Date.
       const checks: Record<string, CheckResult> = { livekit: await checkLivekit() }
       if (redis !== undefined) checks.redis = await checkRedis(redis)
       if (draining) checks.service = 'shutting down'
+      else if (overloaded()) checks.service = 'overloaded'
       return { status: Object.values(checks).every((result) => result === 'ok') ? 'ready' : 'not_ready', checks }
     },
     /** From now on `/ready` answers 503: the service is about to stop taking connections. */

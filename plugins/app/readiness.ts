@@ -7,7 +7,12 @@ declare module 'fastify' {
   }
 }
 
-/** What `/ready` answers: LiveKit and Redis answering, and not shutting down (src/readiness.ts). */
+/** What `/ready` answers: LiveKit and Redis answering, neither shutting down nor overloaded (src/readiness.ts). */
 export default fp(async function readinessPlugin (fastify) {
-  fastify.decorate('readiness', createReadiness({ livekit: fastify.livekit, redis: fastify.redis, requestTimeoutMs: fastify.config.LIVEKIT_REQUEST_TIMEOUT_MS }))
-}, { name: 'readiness', dependencies: ['config', 'livekit', 'redis'] })
+  fastify.decorate('readiness', createReadiness({
+    livekit: fastify.livekit,
+    redis: fastify.redis,
+    requestTimeoutMs: fastify.config.LIVEKIT_REQUEST_TIMEOUT_MS,
+    overloaded: () => fastify.isUnderPressure()
+  }))
+}, { name: 'readiness', dependencies: ['config', 'livekit', 'redis', 'under-pressure'] })

@@ -6,13 +6,16 @@ import { sendError } from '../../src/schemas/error.js'
 /** Seconds an overloaded service asks callers to wait. */
 const RETRY_AFTER_SECONDS = 5
 
-/** Probes and scrapes that still answer under pressure: a busy process is alive, and worth measuring. */
-const ALWAYS_ANSWERED = new Set(['/health', '/metrics'])
+/**
+ * Probes and scrapes that still answer under pressure: a busy process is alive and worth measuring,
+ * and /ready says `not_ready` in its own body (src/readiness.ts asks `isUnderPressure`).
+ */
+const ALWAYS_ANSWERED = new Set(['/health', '/ready', '/metrics'])
 
 /**
  * Overload protection: past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS of event-loop delay or
  * OVERLOAD_MAX_HEAP_RATIO of V8's heap limit, requests get 503 with Retry-After and the one error
- * body instead of piling up; /health and /metrics still answer (and /ready, being a request, says 503).
+ * body instead of piling up; /health, /ready and /metrics still answer.
  * https://github.com/fastify/under-pressure
  */
 export default fp(async function underPressurePlugin (fastify) {

@@ -7,7 +7,7 @@ export const HealthSchema = Type.Object({
 export const ReadinessSchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
   checks: Type.Record(Type.String(), Type.String(), {
-    description: '`ok`, or why not, for `livekit`, `redis` (when REDIS_URL is set) and `service` (while shutting down)',
+    description: '`ok`, or why not, for `livekit`, `redis` (when REDIS_URL is set) and `service` (while shutting down or overloaded)',
     example: { livekit: 'ok', redis: 'ok' }
   })
-}, { description: 'Whether the service can serve: LiveKit (checked at most every 2 s) and Redis answer, and it is not shutting down' })
+}, { description: 'Whether the service can serve: LiveKit (checked at most every 2 s) and Redis answer, and it is neither shutting down nor overloaded' })

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { build } from '../helper.js'
 
-t.test('overloaded (heap in use past OVERLOAD_MAX_HEAP_RATIO): 503 with Retry-After and the error body; /health and /metrics still answer', async (t) => {
+t.test('overloaded (heap in use past OVERLOAD_MAX_HEAP_RATIO): 503 with Retry-After and the error body; /health and /metrics still answer, /ready says why it is not ready', async (t) => {
   // A ratio so small that any heap is past it: the service is overloaded from its first sample.
   const app = await build(t, { OVERLOAD_MAX_HEAP_RATIO: 0.000001 })
   let overloaded
@@ -16,6 +16,9 @@ t.test('overloaded (heap in use past OVERLOAD_MAX_HEAP_RATIO): 503 with Retry-Af
   t.match(overloaded?.json(), { statusCode: 503, error: 'Service Unavailable', message: /overloaded \(heapUsedBytes\)/ })
   t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, '/health still answers')
   t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200, '/metrics still answers')
+  const ready = await app.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { status: 'not_ready', checks: { service: 'overloaded' } }, '/ready answers with its own body, as documented')
   const normal = await build(t, { OVERLOAD_MAX_HEAP_RATIO: 0.9 })
   t.equal((await normal.inject({ method: 'GET', url: '/api/v1/voice-sessions/active' })).statusCode, 401, 'with the default ratio, no pressure here')
 })

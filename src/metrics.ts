@@ -29,7 +29,8 @@ export function createMetrics (registry = new Registry()) {
     name: 'voice_sessions_live',
     help: 'Voice sessions started and not yet ended, from the session index',
     registers,
-    async collect () { this.set(await countLive()) }
+    // The index away (Redis down): this series says it does not know, rather than the whole scrape failing.
+    async collect () { this.set(await countLive().catch(() => NaN)) }
   })
 
   return {

@@ -2,6 +2,7 @@ import { RoomServiceClient } from 'livekit-server-sdk'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { freePort } from '../../scripts/livekit-server.js'
+import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
 import { waitFor, within } from '../clients.js'
 import { bearer, build, buildWithLivekit, livekitConfig, startLivekit, userToken } from '../helper.js'
 import { recordingProxy } from '../livekit-proxy.js'
@@ -85,6 +86,17 @@ t.test('refusals are counted: rate limits by route, caps by scope', async (t) =>
   const dave = bearer(userToken(capped.app, 'dave'))
   for (let i = 0; i < 2; i++) await capped.app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: dave })
   t.equal(valueOf(await scrape(capped.app), 'session_cap_refusals_total{scope="user"}'), 1)
+})
+
+t.test('with the session index away (Redis stopped), /metrics still answers: the live gauge is unknown (NaN), the rest as usual', { skip: redisMissing() ?? false }, async (t) => {
+  const redis = await startRedisServer()
+  t.teardown(redis.stop)
+  const app = await build(t, { REDIS_URL: redis.url })
+  t.equal(valueOf(await scrape(app), 'voice_sessions_live'), 0)
+  await redis.stop()
+  const text = await scrape(app)
+  t.ok(Number.isNaN(valueOf(text, 'voice_sessions_live')), 'the gauge says it does not know')
+  t.match(text, /process_cpu_user_seconds_total/)
 })
 
 t.test('METRICS_TOKEN guards /metrics', async (t) => {

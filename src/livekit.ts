@@ -1,7 +1,7 @@
-import { AccessToken, TrackSource } from 'livekit-server-sdk'
+import { AccessToken, ServerError, TrackSource } from 'livekit-server-sdk'
 import type { Config } from './config.js'
 import { createLivekitApi } from './livekit-api.js'
-import { toServiceError } from './livekit-errors.js'
+import { isRoomNotFound, toServiceError } from './livekit-errors.js'
 import { noMetrics, type Metrics } from './metrics.js'
 
 export interface TokenRequest {
@@ -26,12 +26,19 @@ function expiryOf (jwt: string): Date {
   return new Date(payload.exp * 1000)
 }
 
-/** The outcome label of a LiveKit call that failed: what the service made of the failure. */
+/**
+ * The outcome label of a LiveKit call that failed, by the kind an operator acts on: `not_found`
+ * (a room LiveKit does not have: often expected), `unauthorized` (the credentials), `refused`
+ * (another 4xx), `failed` (LiveKit's 5xx), `unavailable`, `timeout`, or `error` (anything else).
+ */
 function outcomeOf (err: unknown): string {
+  if (isRoomNotFound(err)) return 'not_found'
   const status = (toServiceError(err, 0, 'call') as { statusCode?: number }).statusCode
   if (status === 504) return 'timeout'
   if (status === 503) return 'unavailable'
-  return status === 502 ? 'refused' : 'error'
+  if (status !== 502 || !(err instanceof ServerError)) return 'error'
+  if (err.status === 401 || err.status === 403) return 'unauthorized'
+  return err.status >= 500 ? 'failed' : 'refused'
 }
 
 /** The client with every call timed into `livekit_request_duration_seconds` (operation: `ListRooms`...). */

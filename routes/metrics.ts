@@ -1,5 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
+import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { errorResponse } from '../src/schemas/error.js'
 
 /** Whether the request carries `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time). */
 function carriesToken (request: FastifyRequest, token: string): boolean {
@@ -23,7 +25,10 @@ const metricsRoute: FastifyPluginAsync = async function (fastify) {
       operationId: 'getMetrics',
       summary: 'Prometheus metrics',
       description: 'Prometheus text format. Needs `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.',
-      produces: ['text/plain']
+      response: {
+        200: { description: 'The metrics, in Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
+        401: errorResponse(401, { description: 'METRICS_TOKEN is set and the request does not carry it', message: 'Missing or wrong metrics token' })
+      }
     }
   }, async (request, reply) => {
     if (config.METRICS_TOKEN !== '' && !carriesToken(request, config.METRICS_TOKEN)) {

@@ -10,7 +10,7 @@ import { build, testConfig } from '../helper.js'
 /** Swagger UI in a real headless Chromium under the service's security headers (plugins/external/helmet.ts). */
 
 const noChromium = findChromium() === undefined
-  ? 'no Chromium at /usr/bin/chromium (apt-get install -y chromium, or set CHROMIUM): the browser check of Swagger UI is skipped'
+  ? `no Chromium at ${process.env.CHROMIUM ?? '/usr/bin/chromium'} (apt-get install -y chromium, or set CHROMIUM): the browser check of Swagger UI is skipped`
   : false
 
 /** A non-loopback IPv4 address of this machine: a browser trusts loopback as it trusts https, and applies the open network's rules elsewhere. */

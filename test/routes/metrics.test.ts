@@ -101,7 +101,14 @@ t.test('with the session index away (Redis stopped), /metrics still answers: the
 
 t.test('METRICS_TOKEN guards /metrics', async (t) => {
   const { app } = await buildWithLivekit(t, { METRICS_TOKEN: 'scrape-me-please' })
-  t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401)
+  const refused = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(refused.statusCode, 401)
+  t.same(refused.json(), { statusCode: 401, error: 'Unauthorized', message: 'Missing or wrong metrics token' }, 'the one error body')
+  t.equal(refused.headers['www-authenticate'], 'Bearer')
   t.equal((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong' } })).statusCode, 401)
   t.match(await scrape(app, { authorization: 'Bearer scrape-me-please' }), /voice_sessions_live/)
+  const documented = (await app.inject({ method: 'GET', url: '/api/docs/json' })).json().paths['/metrics'].get.responses
+  t.same(Object.keys(documented).sort(), ['200', '401'], 'both answers are in the OpenAPI document')
+  t.ok(documented['200'].content['text/plain'], 'the scrape as text')
+  t.same(Object.keys(documented['401'].content['application/json'].schema.properties).sort(), ['error', 'message', 'statusCode'])
 })

@@ -75,6 +75,24 @@ t.test('a DELETE is counted as deleted, not closed, when LiveKit\'s room_finishe
   t.equal(valueOf(after, 'voice_sessions_live'), 0)
 })
 
+t.test('a session LiveKit closed without a webhook is counted as reconciled when a read or the reconcile finds it gone', async (t) => {
+  const livekit = await startLivekit(t)
+  const app = await build(t, { ...livekitConfig(livekit), RECONCILE_INTERVAL_MS: 1000 })
+  const kate = bearer(userToken(app, 'kate'))
+  const before = await scrape(app)
+  const session = (await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: kate })).json()
+  await new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret).deleteRoom(session.room_name)
+  await waitFor(async () => {
+    const answer = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: kate })
+    return answer.statusCode === 404 ? answer : undefined
+  })
+  const after = await scrape(app)
+  const delta = (series: string) => valueOf(after, series) - valueOf(before, series)
+  t.equal(delta('voice_sessions_ended_total{reason="reconciled"}'), 1)
+  t.equal(delta('voice_sessions_ended_total{reason="closed"}'), 0, 'no webhook said so')
+  t.equal(valueOf(after, 'voice_sessions_live'), 0)
+})
+
 t.test('refusals are counted: rate limits by route, caps by scope', async (t) => {
   const { app } = await buildWithLivekit(t, { START_RATE_LIMIT: '1/minute', MAX_SESSIONS_PER_USER: 1 })
   const bob = bearer(userToken(app, 'bob'))

@@ -171,11 +171,13 @@ t.test('the agent state follows the room: connected, dispatching, missing, none'
 
 t.test('an agent that never joins is dispatched again, a bounded number of times', async (t) => {
   const { livekit, created } = fakeLivekit()
-  const agents = createAgentDispatch({ livekit, config, log })
+  const counted: string[] = []
+  const agents = createAgentDispatch({ livekit, config, log, onDispatch: (outcome) => counted.push(outcome) })
   await agents.watch(session)
   t.equal(agents.watching(), 1)
   await settle(agents)
   t.equal(created.length, 2, 'attempts 2 and 3; the first came with the room')
+  t.same(counted, ['again', 'again'], 'each counted (for agent_dispatches_total)')
   t.same(created.map((d) => d.agent), ['coach-agent', 'coach-agent'])
   t.same(JSON.parse(created[0]?.metadata ?? ''), session)
   t.equal(warnings.at(-1), 'voice agent missing: no dispatch was answered')
@@ -283,10 +285,12 @@ t.test('status calls at once for a session nobody watches (this replica restarte
 
 t.test('a failed dispatch counts once', async (t) => {
   const { livekit, calls, created } = fakeLivekit({ fails: (call) => call === 'createDispatch' })
-  const agents = createAgentDispatch({ livekit, config, log })
+  const counted: string[] = []
+  const agents = createAgentDispatch({ livekit, config, log, onDispatch: (outcome) => counted.push(outcome) })
   await agents.watch(session)
   await settle(agents)
   t.equal(calls.createDispatch, 2, 'attempts 2 and 3 were both tried')
+  t.same(counted, ['failed', 'failed'])
   t.equal(created.length, 0)
   t.ok(warnings.includes('agent dispatch failed'))
   t.equal(await agents.agentStateRedispatchingIfLost(session, waiting, OLD_ROOM_MS), 'missing')

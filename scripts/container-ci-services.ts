@@ -8,7 +8,8 @@ import { startRedisServer } from './redis-server.js'
  * free ports: a livekit-server (`room.auto_create: false`, its webhooks sent to the port the
  * container will listen on) and a redis-server. Once both answer, it writes their settings as
  * shell lines to `--out` (SERVICE_PORT, LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET,
- * REDIS_URL) and keeps them running until it is signalled or its parent is gone; they die with it.
+ * REDIS_URL, and AGENT_HEALTH_PORT, a free port for the agent worker's health endpoint) and keeps
+ * them running until it is signalled or its parent is gone; they die with it.
  */
 
 const { values } = parseArgs({ options: { out: { type: 'string' } }, strict: true, allowPositionals: false })
@@ -29,7 +30,8 @@ const settings = {
   LIVEKIT_URL: livekit.url,
   LIVEKIT_API_KEY: livekit.apiKey,
   LIVEKIT_API_SECRET: livekit.apiSecret,
-  REDIS_URL: redis.url
+  REDIS_URL: redis.url,
+  AGENT_HEALTH_PORT: String(await freePort())
 }
 writeFileSync(out, Object.entries(settings).map(([key, value]) => `${key}='${value}'\n`).join(''))
 console.error(`container-ci-services: livekit-server at ${livekit.url}, redis-server at ${redis.url}, webhooks to port ${servicePort}`)

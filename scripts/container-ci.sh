@@ -4,15 +4,18 @@
 #   2. the local base image, scripts/container-base.sh (kept between runs on one machine);
 #   3. the service image: the Containerfile's default target, podman build --format docker with
 #      --runtime runc and both --ulimit flags; checked to run as a non-root user, to carry its
-#      HEALTHCHECK and not to carry the agent worker's packages;
-#   4. a livekit-server (room.auto_create false, its webhooks sent to the container) and a
+#      HEALTHCHECK and not to carry the agent worker's packages; its size printed;
+#   4. the agent image (--target agent), checked the same way (it carries @livekit/agents);
+#   5. a livekit-server (room.auto_create false, its webhooks sent to the service's port) and a
 #      redis-server on the host's loopback (scripts/container-ci-services.ts);
-#   5. the container on the host's network, configured from the environment; waits for /ready
-#      and for its HEALTHCHECK to pass;
-#   6. the load test, npm run loadtest (fails on any 5xx, a p99 over its bound, sessions left);
-#   7. schemathesis over /api/docs/json against the container (npm run fuzz -- --url);
-#   8. a graceful stop: SIGTERM, and the service must exit 0.
-# Whatever happens, the container and its image are removed and the servers stopped (the base
+#   6. the agent container against that livekit-server, until its HEALTHCHECK passes (the worker
+#      registered with LiveKit); then it is removed;
+#   7. the service container on the host's network, configured from the environment; waits for
+#      /ready and for its HEALTHCHECK to pass;
+#   8. the load test, npm run loadtest (fails on any 5xx, a p99 over its bound, sessions left);
+#   9. schemathesis over /api/docs/json against the container (npm run fuzz -- --url);
+#  10. a graceful stop: SIGTERM, and the service must exit 0.
+# Whatever happens, the containers and both images are removed and the servers stopped (the base
 # image and podman's build cache stay). Every step is bounded with `timeout`; the timings of the
 # steps come last.
 #
@@ -30,7 +33,9 @@ ULIMIT_FLAGS='--ulimit nofile=20000:20000 --ulimit nproc=32768:32768'
 run_id="$(date +%s)-$$"
 image="localhost/voice-session-service:ci-$run_id"
 container="voice-session-ci-$run_id"
-export image container ULIMIT_FLAGS
+agent_image="localhost/voice-session-agent:ci-$run_id"
+agent_container="voice-session-agent-ci-$run_id"
+export image container agent_image agent_container ULIMIT_FLAGS
 
 say () { printf '::: container-ci: %s\n' "$*" >&2; }
 
@@ -39,23 +44,23 @@ started_at=$SECONDS
 timings=()
 current_step=
 services_pid=
-container_started=0
-image_built=0
 
 cleanup () {
   local status=$?
   trap - EXIT INT TERM
   if [ -n "$current_step" ]; then kill -TERM -- "-$current_step" 2>/dev/null || true; fi
-  if [ "$container_started" = 1 ] && podman container exists "$container" 2>/dev/null; then
+  for name in "$container" "$agent_container"; do
+    podman container exists "$name" 2>/dev/null || continue
     if [ "$status" -ne 0 ]; then
-      say "the container's last log lines:"
-      timeout 20 podman logs --tail 60 "$container" >&2 2>&1 || true
+      say "the last log lines of $name:"
+      timeout 20 podman logs --tail 40 "$name" >&2 2>&1 || true
     fi
-    timeout 30 podman rm --force --time 2 "$container" >/dev/null 2>&1 || say "could not remove the container $container"
-  fi
-  if [ "$image_built" = 1 ] && podman image exists "$image" 2>/dev/null; then
-    timeout 30 podman rmi --force "$image" >/dev/null 2>&1 || say "could not remove the image $image"
-  fi
+    timeout 30 podman rm --force --time 2 "$name" >/dev/null 2>&1 || say "could not remove the container $name"
+  done
+  for name in "$image" "$agent_image"; do
+    podman image exists "$name" 2>/dev/null || continue
+    timeout 30 podman rmi --force "$name" >/dev/null 2>&1 || say "could not remove the image $name"
+  done
   if [ -n "$services_pid" ]; then
     kill -TERM "$services_pid" 2>/dev/null || true
     if [ "$status" -ne 0 ]; then tail -n 20 "$work/services.log" >&2 2>/dev/null || true; fi
@@ -103,29 +108,39 @@ fi
 
 step 900 "base image $BASE_IMAGE (scripts/container-base.sh)" bash scripts/container-base.sh
 
-image_built=1
 # shellcheck disable=SC2086 # the flags are words
 step 600 'podman build (the service target)' \
   podman build --runtime runc --format docker $ULIMIT_FLAGS \
     --build-arg "BASE_IMAGE=$BASE_IMAGE" --target service --tag "$image" --file Containerfile .
 
+# check_image <image> <what its HEALTHCHECK asks> <yes|no: carries the agent worker's packages>
 check_image () {
-  local user healthcheck
-  user=$(podman image inspect --format '{{.Config.User}}' "$image")
-  healthcheck=$(podman image inspect --format '{{json .Config.Healthcheck}}' "$image")
-  echo "size $(podman image inspect --format '{{.Size}}' "$image") bytes, USER $user"
-  case "$user" in ''|0|0:*|root|root:*) echo "the image runs as root (USER '$user')"; return 1 ;; esac
-  case "$healthcheck" in *'/health'*) ;; *) echo "the image has no HEALTHCHECK on /health: $healthcheck"; return 1 ;; esac
+  local name=$1 probe=$2 carries=$3 user healthcheck
+  user=$(podman image inspect --format '{{.Config.User}}' "$name")
+  healthcheck=$(podman image inspect --format '{{json .Config.Healthcheck}}' "$name")
+  echo "$name: $(podman image inspect --format '{{.Size}}' "$name") bytes, USER $user"
+  case "$user" in ''|0|0:*|root|root:*) echo "it runs as root (USER '$user')"; return 1 ;; esac
+  case "$healthcheck" in *"$probe"*) ;; *) echo "it has no HEALTHCHECK asking $probe: $healthcheck"; return 1 ;; esac
   # shellcheck disable=SC2086 # the flags are words
-  podman --runtime runc run --rm --network none --no-healthcheck $ULIMIT_FLAGS "$image" node -e '
+  podman --runtime runc run --rm --network none --no-healthcheck $ULIMIT_FLAGS --env "CARRIES=$carries" "$name" node -e '
     const { existsSync } = require("node:fs")
-    const carried = ["@livekit/agents", "@livekit/rtc-node", "@livekit/rtc-ffi-bindings", "zod"].filter((p) => existsSync(`node_modules/${p}`))
-    console.log(`in the container: uid ${process.getuid()}, node ${process.version}`)
+    const agentPackages = ["@livekit/agents", "@livekit/rtc-node", "@livekit/rtc-ffi-bindings", "zod"]
+    const carried = agentPackages.filter((p) => existsSync(`node_modules/${p}`))
+    console.log(`in the container: uid ${process.getuid()}, node ${process.version}; of the agent worker packages: ${carried.join(", ") || "none"}`)
     if (process.getuid() === 0) { console.log("it runs as root"); process.exit(1) }
-    if (carried.length > 0) { console.log(`it carries the agent worker packages ${carried.join(", ")}`); process.exit(1) }'
+    if (process.env.CARRIES === "no" && carried.length > 0) { console.log("the service image carries the agent worker packages"); process.exit(1) }
+    if (process.env.CARRIES === "yes" && carried.length < agentPackages.length) { console.log("the agent image lacks some of its packages"); process.exit(1) }'
 }
 export -f check_image
-step 60 "image checks: non-root, HEALTHCHECK on /health, none of the agent worker's packages" bash -c check_image
+step 60 "service image checks: non-root, HEALTHCHECK on /health, none of the agent worker's packages" \
+  bash -c 'check_image "$@"' _ "$image" '/health' no
+
+# shellcheck disable=SC2086 # the flags are words
+step 300 'podman build (the agent target)' \
+  podman build --runtime runc --format docker $ULIMIT_FLAGS \
+    --build-arg "BASE_IMAGE=$BASE_IMAGE" --target agent --tag "$agent_image" --file Containerfile .
+step 60 "agent image checks: non-root, HEALTHCHECK on its health port, the agent worker's packages" \
+  bash -c 'check_image "$@"' _ "$agent_image" 'AGENT_HEALTH_PORT' yes
 
 # The helper (and with it both servers) lives until the EXIT trap ends it; this waits until both answer.
 wait_for_file () {
@@ -142,6 +157,27 @@ step 60 'livekit-server and redis-server on loopback' bash -c 'wait_for_file "$@
 # shellcheck source=/dev/null
 . "$work/services.env"
 base_url="http://127.0.0.1:$SERVICE_PORT"
+
+# The worker registers with that livekit-server: its HEALTHCHECK (GET / on its health port) passes
+# only then. Its image's CMD, configured from the environment like the compose file's.
+wait_until_registered () {
+  until podman healthcheck run "$agent_container" >/dev/null 2>&1; do
+    if [ "$(podman container inspect --format '{{.State.Running}}' "$agent_container")" != true ]; then
+      echo 'the worker stopped'; podman logs --tail 20 "$agent_container"; return 1
+    fi
+    sleep 0.5
+  done
+  echo 'HEALTHCHECK: healthy (registered with LiveKit)'
+  podman rm --force --time 10 "$agent_container" >/dev/null
+}
+export -f wait_until_registered
+# shellcheck disable=SC2086 # the flags are words
+step 60 'podman run (the agent worker, host network)' \
+  podman --runtime runc run --detach --name "$agent_container" --network host $ULIMIT_FLAGS \
+    --env "LIVEKIT_URL=$LIVEKIT_URL" --env "LIVEKIT_API_KEY=$LIVEKIT_API_KEY" --env "LIVEKIT_API_SECRET=$LIVEKIT_API_SECRET" \
+    --env LIVEKIT_AGENT_NAME=voice-agent-ci --env LIVEKIT_WORKER_NUM_IDLE=1 \
+    --env AGENT_HEALTH_HOST=127.0.0.1 --env "AGENT_HEALTH_PORT=$AGENT_HEALTH_PORT" "$agent_image"
+step 90 'waiting for the worker to register with LiveKit (its HEALTHCHECK), then removing it' bash -c wait_until_registered
 
 # A fresh secret per run; the load test and the fuzzer sign their user JWTs with it.
 JWT_SECRET=$(node -p 'require("node:crypto").randomBytes(32).toString("base64url")')
@@ -165,7 +201,6 @@ MAX_SESSIONS_PER_USER=1000
 EOF
 chmod 600 "$work/container.env"
 
-container_started=1
 # shellcheck disable=SC2086 # the flags are words
 step 60 "podman run (host network, port $SERVICE_PORT)" \
   podman --runtime runc run --detach --name "$container" --network host $ULIMIT_FLAGS \

@@ -43,12 +43,17 @@ work=$(mktemp -d /tmp/container-ci.XXXXXX)
 started_at=$SECONDS
 timings=()
 current_step=
+current_name=
+current_began=0
 services_pid=
 
 cleanup () {
   local status=$?
   trap - EXIT INT TERM
-  if [ -n "$current_step" ]; then kill -TERM -- "-$current_step" 2>/dev/null || true; fi
+  if [ -n "$current_step" ]; then
+    kill -TERM -- "-$current_step" 2>/dev/null || true
+    timings+=("$(printf '%4d s  %s (INTERRUPTED)' $((SECONDS - current_began)) "$current_name")")
+  fi
   for name in "$container" "$agent_container"; do
     podman container exists "$name" 2>/dev/null || continue
     if [ "$status" -ne 0 ]; then
@@ -84,6 +89,7 @@ step () {
   local limit=$1 name=$2 status=0 began=$SECONDS note=''
   shift 2
   say "$name"
+  current_name=$name current_began=$began
   timeout --kill-after=10 "$limit" "$@" &
   current_step=$!
   wait "$current_step" || status=$?

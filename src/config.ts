@@ -31,10 +31,15 @@ const AGENT_TYPE_NAME = `(${AGENT_TYPES.join('|')})\\s*=\\s*[^,=\\s]+`
 // `type=name` pairs separated by commas, each type one of the agent types.
 const AGENT_NAMES_PATTERN = `^\\s*(${AGENT_TYPE_NAME}\\s*(,\\s*${AGENT_TYPE_NAME}\\s*)*)?$`
 
+/** A rate: a number of requests per second, minute or hour. */
+const RATE_PATTERN = '^[1-9][0-9]*/(second|minute|hour)$'
+
 /** What a value that does not match its pattern should look like. */
 const PATTERN_HINTS: Record<string, string> = {
   LIVEKIT_URL: 'must be a URL starting with ws://, wss://, http:// or https://',
   REDIS_URL: 'must be empty or a URL starting with redis:// or rediss://',
+  START_RATE_LIMIT: 'must be N/second, N/minute or N/hour',
+  API_RATE_LIMIT: 'must be N/second, N/minute or N/hour',
   TRUST_PROXY: 'must be true, false, a hop count, or a comma-separated list of addresses and CIDRs',
   LIVEKIT_AGENT_NAMES: `must be type=agent-name pairs separated by commas, each type one of ${AGENT_TYPES.join(', ')}`
 }
@@ -127,6 +132,33 @@ export const ConfigSchema = Type.Composite([
       maximum: 600_000,
       default: 10_000,
       description: 'The longest a shutdown takes, drain included; past it the service logs what was cut off and exits 1'
+    }),
+    START_RATE_LIMIT: Type.String({
+      default: '10/minute',
+      pattern: RATE_PATTERN,
+      description: 'Per-user limit on starting sessions (start and /livekit/token share it): N/second, N/minute or N/hour'
+    }),
+    API_RATE_LIMIT: Type.String({
+      default: '600/minute',
+      pattern: RATE_PATTERN,
+      description: 'Per-user limit on every other authenticated route: N/second, N/minute or N/hour'
+    }),
+    MAX_SESSIONS_PER_USER: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 3,
+      description: 'Live sessions one user may have at once; a start past it is refused with 429'
+    }),
+    MAX_LIVE_SESSIONS: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description: 'Live sessions the whole service may have at once (size it to the agent fleet); 0 = no cap'
+    }),
+    MAX_SESSION_SECONDS: Type.Integer({
+      minimum: 10,
+      maximum: 7 * 24 * 3600,
+      default: 3600,
+      description: 'The longest a session lives: the service ends older ones itself (its room is deleted)'
     }),
     LIVEKIT_REQUEST_TIMEOUT_MS: Type.Integer({
       minimum: 100,

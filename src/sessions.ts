@@ -34,10 +34,25 @@ export const MAX_PARTICIPANTS = 2
 /** Participant lists read at once for one `active` call, so that a user with many sessions cannot swamp LiveKit. */
 const PARTICIPANT_READS_AT_ONCE = 8
 
+/** How many sessions may live at once, and for how long. */
+export interface SessionLimits {
+  /** MAX_SESSIONS_PER_USER. */
+  perUser: number
+  /** MAX_LIVE_SESSIONS; 0 = no cap. */
+  live: number
+  /** MAX_SESSION_SECONDS, in ms. */
+  lengthMs: number
+}
+
+export type CapScope = 'user' | 'service'
+
 export interface SessionsOptions {
   livekit: Livekit
   agents: AgentDispatch
   index: SessionIndex
+  limits: SessionLimits
+  /** A start refused by a cap (for metrics). */
+  onCapRefused?: (scope: CapScope) => void
   requestTimeoutMs: number
   /** An index entry confirmed by LiveKit this recently is answered from without calling LiveKit. */
   reconcileIntervalMs: number
@@ -56,7 +71,7 @@ export function displayName (user: SessionUser): string {
  * reconcile keep it so); a session the index does not hold fresh is read from LiveKit, and the
  * index learns what was read.
  */
-export function createSessions ({ livekit, agents, index, requestTimeoutMs, reconcileIntervalMs, now = Date.now }: SessionsOptions) {
+export function createSessions ({ livekit, agents, index, limits, onCapRefused, requestTimeoutMs, reconcileIntervalMs, now = Date.now }: SessionsOptions) {
   const { rooms } = livekit
   const { store } = index
 
@@ -153,16 +168,37 @@ export function createSessions ({ livekit, agents, index, requestTimeoutMs, reco
     return { room_name: roomName, token, livekit_url: livekit.url, expires_at: expiresAt.toISOString() }
   }
 
+  /** When a session started at this time is ended by the service (MAX_SESSION_SECONDS), as ISO 8601. */
+  const endsAt = (createdAtMs: number): string => new Date(createdAtMs + limits.lengthMs).toISOString()
+
+  /** A cap refusal: 429 without Retry-After (no time can be promised), naming the cap. */
+  function capReached (scope: CapScope, message: string): Error {
+    onCapRefused?.(scope)
+    return httpErrors.tooManyRequests(message)
+  }
+
+  /** Refuses a start past the user's cap or the service's, counted from the index (LiveKit is asked only about stale entries). */
+  async function ensureBelowCaps (user: SessionUser): Promise<void> {
+    const mine = await current(await indexed(() => store.listByUser(user.id)))
+    if (mine.length >= limits.perUser) {
+      throw capReached('user', `You have ${mine.length} live sessions, the most allowed (MAX_SESSIONS_PER_USER = ${limits.perUser}); end one first`)
+    }
+    if (limits.live > 0 && await indexed(() => store.count()) >= limits.live) {
+      throw capReached('service', `The service is at its cap of ${limits.live} live sessions (MAX_LIVE_SESSIONS); try again later`)
+    }
+  }
+
   /**
    * Creates the session's room, with its agent dispatched into it, records it in the index and
    * returns a token that joins it. A room the index cannot record is deleted again: never a
    * session nobody can see.
    */
   async function start (user: SessionUser, agentType: AgentType): Promise<Static<typeof StartedSessionSchema>> {
+    await ensureBelowCaps(user)
     const roomName = newRoomName(user.id)
     const createdAt = new Date()
     const dispatch = { user_id: user.id, agent_type: agentType, room_name: roomName }
-    const room = await call('create the room', () => rooms.createRoom({
+    const created = await call('create the room', () => rooms.createRoom({
       name: roomName,
       metadata: JSON.stringify(sessionMetadata(user.id, agentType, createdAt)),
       emptyTimeout: EMPTY_TIMEOUT_SECONDS,
@@ -171,14 +207,15 @@ export function createSessions ({ livekit, agents, index, requestTimeoutMs, reco
       // In the room itself: LiveKit ignores a token's dispatch for a room that already exists.
       agents: agents.roomDispatches(agentType, dispatch)
     }))
+    const createdAtMs = createdAtMsOf(created) || createdAt.getTime()
     try {
-      await indexed(() => store.add({ roomName, userId: user.id, agentType, createdAtMs: createdAtMsOf(room) || createdAt.getTime() }, now()))
+      await indexed(() => store.add({ roomName, userId: user.id, agentType, createdAtMs }, now()))
     } catch (err) {
       await rooms.deleteRoom(roomName).catch(() => {})
       throw err
     }
     await agents.watch(dispatch)
-    return { ...await issueToken(user, roomName), agent_type: agentType }
+    return { ...await issueToken(user, roomName), agent_type: agentType, ends_at: endsAt(createdAtMs) }
   }
 
   /** A fresh token for the owner of a live session, e.g. to reconnect after the first one expired. */
@@ -196,7 +233,8 @@ export function createSessions ({ livekit, agents, index, requestTimeoutMs, reco
       participants: presence.people,
       agent_connected: presence.agentConnected,
       agent_state: await agentStateRedispatchingIfLost(session),
-      created_at: new Date(session.createdAtMs).toISOString()
+      created_at: new Date(session.createdAtMs).toISOString(),
+      ends_at: endsAt(session.createdAtMs)
     }
   }
 
@@ -227,7 +265,8 @@ export function createSessions ({ livekit, agents, index, requestTimeoutMs, reco
         agent_type: session.agentType,
         participants: presenceOfIndexed(session.participants).people,
         agent_state: await agentStateRedispatchingIfLost(session),
-        created_at: new Date(session.createdAtMs).toISOString()
+        created_at: new Date(session.createdAtMs).toISOString(),
+        ends_at: endsAt(session.createdAtMs)
       })))
     }
   }

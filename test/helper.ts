@@ -23,6 +23,10 @@ export function testConfig (overrides: Record<string, unknown> = {}): Config {
       LIVEKIT_API_SECRET: 'test-secret-that-is-at-least-32-characters',
       JWT_SECRET,
       LOG_LEVEL: 'silent',
+      // Tests start many sessions as one user; the limits have tests of their own.
+      START_RATE_LIMIT: '100000/minute',
+      API_RATE_LIMIT: '100000/minute',
+      MAX_SESSIONS_PER_USER: 1000,
       ...overrides
     }
   })

@@ -38,8 +38,8 @@ function runServer (t: Test, env: Record<string, string>): TiedProcess {
   return server
 }
 
-t.test('configured by the environment alone, it serves the API and the docs, and stops on SIGTERM', async (t) => {
-  const livekit = await startLivekit(t)
+/** The built service on a free port, next to `livekit`, configured by environment variables only. */
+async function serveBuilt (t: Test, livekit: Awaited<ReturnType<typeof startLivekit>>, env: Record<string, string> = {}) {
   const port = await freePort()
   const jwtSecret = 'an-hs256-secret-shared-with-the-app'
   const server = runServer(t, {
@@ -49,16 +49,26 @@ t.test('configured by the environment alone, it serves the API and the docs, and
     JWT_SECRET: jwtSecret,
     HOST: '127.0.0.1',
     PORT: String(port),
-    LOG_LEVEL: 'info'
+    LOG_LEVEL: 'info',
+    START_RATE_LIMIT: '1000/minute',
+    MAX_SESSIONS_PER_USER: '100',
+    ...env
   })
   const base = `http://127.0.0.1:${port}`
-  await server.waitForOutput(/Server listening/, 30_000)
+  // Up once /health answers (whatever the log level).
+  for (let i = 0; i < 300 && !await fetch(`${base}/health`).then((answer) => answer.ok, () => false); i++) await sleep(100)
+  const authorization = `Bearer ${signHs256(jwtSecret, { sub: 'user-8' })}`
+  return { server, base, authorization }
+}
+
+t.test('configured by the environment alone, it serves the API and the docs, and stops on SIGTERM', async (t) => {
+  const livekit = await startLivekit(t)
+  const { server, base, authorization } = await serveBuilt(t, livekit)
 
   const docs = await fetch(`${base}/api/docs/json`)
   t.equal(docs.status, 200)
   t.ok(((await docs.json()) as { paths: Record<string, unknown> }).paths['/api/v1/voice-sessions/start'])
 
-  const authorization = `Bearer ${signHs256(jwtSecret, { sub: 'user-7', email: 'seven@example.com' })}`
   const started = await fetch(`${base}/api/v1/voice-sessions/start`, {
     method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: '{"agent_type":"tracker"}'
   })
@@ -82,27 +92,6 @@ t.test('missing or malformed keys: exits non-zero with one message naming every 
     t.match(message, key)
   }
 })
-
-/** The built service on a free port, next to `livekit`, configured by environment variables only. */
-async function serveBuilt (t: Test, livekit: Awaited<ReturnType<typeof startLivekit>>, env: Record<string, string> = {}) {
-  const port = await freePort()
-  const jwtSecret = 'an-hs256-secret-shared-with-the-app'
-  const server = runServer(t, {
-    LIVEKIT_URL: livekit.url,
-    LIVEKIT_API_KEY: livekit.apiKey,
-    LIVEKIT_API_SECRET: livekit.apiSecret,
-    JWT_SECRET: jwtSecret,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'info',
-    ...env
-  })
-  const base = `http://127.0.0.1:${port}`
-  // Up once /health answers (whatever the log level).
-  for (let i = 0; i < 300 && !await fetch(`${base}/health`).then((answer) => answer.ok, () => false); i++) await sleep(100)
-  const authorization = `Bearer ${signHs256(jwtSecret, { sub: 'user-8' })}`
-  return { server, base, authorization }
-}
 
 t.test('SIGTERM with 50 starts in flight: /ready turns 503, every start completes with 200 and its room exists, exit 0', async (t) => {
   const livekit = await startLivekit(t)

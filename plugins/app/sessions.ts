@@ -3,6 +3,7 @@ import { AGENT_START_MS, createAgentDispatch, type AgentDispatch } from '../../s
 import { createMemoryDispatchLedger } from '../../src/dispatch-ledger.js'
 import { createRedisDispatchLedger } from '../../src/redis-dispatch-ledger.js'
 import { presenceOfIndexed } from '../../src/room-presence.js'
+import { createSessionExpiry } from '../../src/session-expiry.js'
 import { createSessions, type Sessions } from '../../src/sessions.js'
 
 declare module 'fastify' {
@@ -27,6 +28,7 @@ export default fp(async function sessionsPlugin (fastify) {
     livekit,
     agents,
     index: sessionIndex,
+    limits: { perUser: config.MAX_SESSIONS_PER_USER, live: config.MAX_LIVE_SESSIONS, lengthMs: config.MAX_SESSION_SECONDS * 1000 },
     requestTimeoutMs: config.LIVEKIT_REQUEST_TIMEOUT_MS,
     reconcileIntervalMs: config.RECONCILE_INTERVAL_MS
   }))
@@ -40,5 +42,16 @@ export default fp(async function sessionsPlugin (fastify) {
     agents.agentStateRedispatchingIfLost(dispatch, presence, Date.now() - session.createdAtMs)
       .catch((err: unknown) => { log.warn({ err, room: session.roomName }, 'agent re-dispatch after it left failed') })
   })
-  fastify.addHook('onClose', async () => { agents.close() })
+  const expiry = createSessionExpiry({
+    store: sessionIndex.store,
+    livekit,
+    maxSessionMs: config.MAX_SESSION_SECONDS * 1000,
+    log,
+    onExpired: (session) => { agents.unwatch(session.roomName).catch(() => {}) }
+  })
+  fastify.addHook('onReady', async () => { expiry.start() })
+  fastify.addHook('onClose', async () => {
+    expiry.stop()
+    agents.close()
+  })
 }, { name: 'sessions', dependencies: ['config', 'livekit', 'redis', 'session-index'] })

@@ -10,6 +10,7 @@ const RoomNameSchema = Type.String({
 })
 
 const CreatedAtSchema = Type.String({ format: 'date-time', description: 'When LiveKit created the room (ISO 8601)' })
+const EndsAtSchema = Type.String({ format: 'date-time', description: 'When the service ends the session if it is still live: its creation plus MAX_SESSION_SECONDS (ISO 8601)' })
 
 export const RoomNameParamsSchema = Type.Object({
   room_name: Type.String({
@@ -36,7 +37,8 @@ export const StartedSessionSchema = Type.Object({
   token: TokenSchema,
   livekit_url: LivekitUrlSchema,
   agent_type: AgentTypeSchema,
-  expires_at: ExpiresAtSchema
+  expires_at: ExpiresAtSchema,
+  ends_at: EndsAtSchema
 }, { description: 'A started voice session and the credentials to join it' })
 
 export const SessionTokenSchema = Type.Object({
@@ -59,7 +61,8 @@ export const SessionStatusSchema = Type.Object({
   participants: Type.Integer({ minimum: 0, description: 'People in the room (agents are not counted)' }),
   agent_connected: Type.Boolean({ description: 'A voice agent is in the room' }),
   agent_state: AgentStateSchema,
-  created_at: CreatedAtSchema
+  created_at: CreatedAtSchema,
+  ends_at: EndsAtSchema
 }, { description: 'Who is in a voice session right now' })
 
 export const EndedSessionSchema = Type.Object({
@@ -72,7 +75,8 @@ export const ActiveSessionSchema = Type.Object({
   agent_type: AgentTypeSchema,
   participants: Type.Integer({ minimum: 0, description: 'People in the room (agents are not counted)' }),
   agent_state: AgentStateSchema,
-  created_at: CreatedAtSchema
+  created_at: CreatedAtSchema,
+  ends_at: EndsAtSchema
 })
 
 export const ActiveSessionsSchema = Type.Object({

@@ -90,6 +90,9 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
     async count () {
       return entries.size
     },
+    async startedBefore (createdBeforeMs) {
+      return [...entries.values()].filter((entry) => entry.session.createdAtMs < createdBeforeMs).map((entry) => entry.session.roomName)
+    },
     async end (roomName) {
       ended.add(roomName)
       const entry = remove(roomName)

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Livekit } from '../livekit.js'
 import { mapLimited } from '../map-limited.js'
+import { createPeriodicJob } from '../periodic-job.js'
 import { indexedParticipants } from '../room-presence.js'
 import { createdAtMsOf } from '../room-time.js'
 import { parseSessionMetadata } from '../session-metadata.js'
@@ -29,8 +30,6 @@ export interface ReconcilerOptions {
  * that sessions started before a restart (or by a replica with another memory) are known.
  */
 export function createReconciler ({ store, livekit, intervalMs, log, onSessionClosed, now = Date.now }: ReconcilerOptions) {
-  let timer: NodeJS.Timeout | undefined
-  let stopped = false
   let rebuilt: Promise<void> | undefined
 
   /** Records LiveKit's participants of a live room, as of `at`. */
@@ -45,7 +44,7 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     const live: string[] = []
     let closed = 0
     for (let i = 0; i < names.length; i += RECONCILE_BATCH) {
-      if (stopped) break
+      if (job.stopped()) break
       const batch = names.slice(i, i + RECONCILE_BATCH)
       const at = now()
       const rooms = new Map((await livekit.rooms.listRooms(batch)).map((room) => [room.name, room]))
@@ -96,24 +95,18 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     await rebuilt
   }
 
-  async function tick (): Promise<void> {
-    try {
+  const job = createPeriodicJob({
+    name: 'session index: reconcile with LiveKit',
+    everyMs: intervalMs,
+    log,
+    run: async () => {
       await whenRebuilt()
       if (await store.lead('reconcile', intervalMs)) {
         const { checked, closed } = await reconcile()
         log.debug({ checked, closed }, 'session index reconciled with LiveKit')
       }
-    } catch (err) {
-      log.warn({ err }, 'session index: reconcile with LiveKit failed; trying again next interval')
     }
-    if (!stopped) schedule()
-  }
-
-  function schedule (): void {
-    // `tick` never rejects: it logs its own failures.
-    timer = setTimeout(tick, intervalMs)
-    timer.unref()
-  }
+  })
 
   return {
     reconcile,
@@ -121,12 +114,9 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     /** Rebuilds now (in the background) and reconciles every interval until `stop`. */
     start (): void {
       whenRebuilt().catch((err: unknown) => { log.warn({ err }, 'session index: rebuild from LiveKit failed; trying again') })
-      schedule()
+      job.start()
     },
-    stop (): void {
-      stopped = true
-      clearTimeout(timer)
-    }
+    stop: job.stop
   }
 }
 

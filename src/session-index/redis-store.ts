@@ -149,6 +149,10 @@ export function createRedisStore (redis: Redis): SessionStore {
     async count () {
       return await redis.zcard(keys.rooms)
     },
+    async startedBefore (createdBeforeMs) {
+      // The set of all rooms is scored by creation time: the old ones are one range, at any size.
+      return await redis.zrangebyscore(keys.rooms, '-inf', `(${createdBeforeMs}`)
+    },
     async end (roomName) {
       const [session, participants] = await scripts.indexEnd(
         keys.session(roomName), keys.participants(roomName), keys.departed(roomName), keys.rooms, keys.ended(roomName),

@@ -42,6 +42,8 @@ export interface SessionStore {
   roomNames: () => Promise<string[]>
   /** Live sessions in the index. */
   count: () => Promise<number>
+  /** The rooms of sessions whose room LiveKit created before this time (ms): those past the longest session. */
+  startedBefore: (createdBeforeMs: number) => Promise<string[]>
   /** Removes an ended session and leaves its tombstone; returns what was removed, or undefined if it was not indexed. */
   end: (roomName: string) => Promise<IndexedSession | undefined>
   /** A participant joined: ignored when the session is unknown or this SID has already left. */

@@ -3,6 +3,7 @@ import { AccessToken } from 'livekit-server-sdk'
 import t from 'tap'
 import { joinRoom } from '../clients.js'
 import { bearer, build, JWT_SECRET, livekitConfig, startLivekit, userToken } from '../helper.js'
+import { signedDelivery, webhookEvent } from '../webhooks.js'
 
 const livekit = await startLivekit(t)
 
@@ -31,6 +32,12 @@ t.test('no API secret, user JWT or LiveKit token reaches a log line or an error 
     { method: 'DELETE', url: `/api/v1/voice-sessions/${roomName}`, headers: alice }
   ] as const
   for (const request of requests) bodies.push((await app.inject(request)).body)
+
+  // LiveKit's webhook signatures are JWTs too: a good one, and a refused one (tampered body).
+  const delivery = await signedDelivery(webhookEvent('room_started', { sid: 'RM_1', name: roomName }), { apiKey: livekit.apiKey, apiSecret: livekit.apiSecret })
+  secrets.push(delivery.headers.authorization as string)
+  bodies.push((await app.inject({ method: 'POST', url: '/api/v1/livekit/webhook', headers: delivery.headers, payload: delivery.body })).body)
+  bodies.push((await app.inject({ method: 'POST', url: '/api/v1/livekit/webhook', headers: delivery.headers, payload: `${delivery.body} ` })).body)
 
   const broken = await build(t, { ...livekitConfig(livekit), LIVEKIT_API_SECRET: 'wrong-secret-wrong-secret-wrong-secret', LOG_LEVEL: 'trace' }, stream)
   secrets.push('wrong-secret-wrong-secret-wrong-secret')

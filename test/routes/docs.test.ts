@@ -12,12 +12,12 @@ t.test('the OpenAPI document describes every route, status and the bearer scheme
   t.same(bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   t.match(description, /\S/, 'the scheme is described')
   const expected: Record<string, Record<string, [operationId: string, statuses: string[]]>> = {
-    '/api/v1/voice-sessions/start': { post: ['startVoiceSession', ['200', '400', '401', '413', '415', '500', '502', '503', '504']] },
-    '/api/v1/voice-sessions/active': { get: ['listActiveVoiceSessions', ['200', '401', '500', '502', '503', '504']] },
-    '/api/v1/voice-sessions/{room_name}/status': { get: ['getVoiceSessionStatus', ['200', '400', '401', '403', '404', '500', '502', '503', '504']] },
-    '/api/v1/voice-sessions/{room_name}': { delete: ['endVoiceSession', ['200', '400', '401', '403', '404', '413', '415', '500', '502', '503', '504']] },
-    '/api/v1/voice-sessions/{room_name}/token': { post: ['refreshVoiceSessionToken', ['200', '400', '401', '403', '404', '413', '415', '500', '502', '503', '504']] },
-    '/api/v1/livekit/token': { post: ['getLivekitToken', ['201', '400', '401', '413', '415', '500', '502', '503', '504']] }
+    '/api/v1/voice-sessions/start': { post: ['startVoiceSession', ['200', '400', '401', '413', '415', '429', '500', '502', '503', '504']] },
+    '/api/v1/voice-sessions/active': { get: ['listActiveVoiceSessions', ['200', '401', '429', '500', '502', '503', '504']] },
+    '/api/v1/voice-sessions/{room_name}/status': { get: ['getVoiceSessionStatus', ['200', '400', '401', '403', '404', '429', '500', '502', '503', '504']] },
+    '/api/v1/voice-sessions/{room_name}': { delete: ['endVoiceSession', ['200', '400', '401', '403', '404', '413', '415', '429', '500', '502', '503', '504']] },
+    '/api/v1/voice-sessions/{room_name}/token': { post: ['refreshVoiceSessionToken', ['200', '400', '401', '403', '404', '413', '415', '429', '500', '502', '503', '504']] },
+    '/api/v1/livekit/token': { post: ['getLivekitToken', ['201', '400', '401', '413', '415', '429', '500', '502', '503', '504']] }
   }
   for (const [path, methods] of Object.entries(expected)) {
     for (const [method, [operationId, statuses]] of Object.entries(methods)) {

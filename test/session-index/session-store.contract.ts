@@ -117,6 +117,17 @@ export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<Se
     }), { numRuns: runs })
   })
 
+  t.test('the sessions started before a time are found by their rooms\' creation', async (t) => {
+    const store = await newStore(t)
+    for (const [room, createdAtMs] of [['room-old', T - 10_000], ['room-edge', T], ['room-new', T + 10_000]] as const) {
+      await store.add({ ...session(room, 'a'), createdAtMs }, T)
+    }
+    t.same(await store.startedBefore(T), ['room-old'])
+    t.same((await store.startedBefore(T + 1)).sort(), ['room-edge', 'room-old'])
+    await store.end('room-old')
+    t.same(await store.startedBefore(T), [], 'an ended one is gone')
+  })
+
   t.test('an event id is delivered once', async (t) => {
     const store = await newStore(t)
     t.equal(await store.firstDelivery('EV_1'), true)

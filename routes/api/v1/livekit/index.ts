@@ -8,9 +8,11 @@ import { displayName } from '../../../../src/sessions.js'
 
 /** /api/v1/livekit: LiveKit's standard token endpoint, so client SDKs can use `TokenSource.endpoint`. */
 const livekitTokenSource: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { sessions, agents, httpErrors } = fastify
+  const { sessions, agents, httpErrors, rateLimits } = fastify
 
   fastify.post('/token', {
+    // The same bucket as start: each call starts a session.
+    preHandler: rateLimits.start,
     schema: {
       tags: ['livekit'],
       security: [{ bearerAuth: [] }],
@@ -21,7 +23,7 @@ const livekitTokenSource: FastifyPluginAsyncTypebox = async function (fastify) {
         'are ignored. `room_config.agents[0].agent_name` picks the agent when it is one this service dispatches.',
       body: TokenSourceRequestSchema,
       [OPTIONAL_BODY]: true,
-      response: { 201: TokenSourceResponseSchema, ...errorResponses(400, 401, 413, 415, 500, 502, 503, 504) }
+      response: { 201: TokenSourceResponseSchema, ...errorResponses(400, 401, 413, 415, 429, 500, 502, 503, 504) }
     },
     preValidation: emptyBodyAsObject
   }, async (request, reply) => {

@@ -23,9 +23,10 @@ const redispatchSideEffect = 'when a person waits in a session whose voice agent
 
 /** /api/v1/voice-sessions: start, inspect, list and end the signed-in user's voice sessions. */
 const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { sessions } = fastify
+  const { sessions, rateLimits } = fastify
 
   fastify.post('/start', {
+    preHandler: rateLimits.start,
     schema: {
       tags,
       security,
@@ -35,7 +36,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
         'The body is optional; `agent_type` defaults to `general`.',
       body: StartSessionBodySchema,
       [OPTIONAL_BODY]: true,
-      response: { 200: StartedSessionSchema, ...errorResponses(400, 401, 413, 415, 500), ...upstreamErrors }
+      response: { 200: StartedSessionSchema, ...errorResponses(400, 401, 413, 415, 429, 500), ...upstreamErrors }
     },
     // A POST with no body at all starts a `general` session.
     preValidation: emptyBodyAsObject
@@ -44,6 +45,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   fastify.get('/active', {
+    preHandler: rateLimits.api,
     schema: {
       tags,
       security,
@@ -51,13 +53,14 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'List my live voice sessions',
       description: 'The signed-in user\'s sessions whose rooms are live in LiveKit, with the people in each. ' +
         `Side effect: ${redispatchSideEffect}`,
-      response: { 200: ActiveSessionsSchema, ...errorResponses(401, 500), ...upstreamErrors }
+      response: { 200: ActiveSessionsSchema, ...errorResponses(401, 429, 500), ...upstreamErrors }
     }
   }, async (request) => {
     return await sessions.listActive(request.user)
   })
 
   fastify.get('/:room_name/status', {
+    preHandler: rateLimits.api,
     schema: {
       tags,
       security,
@@ -67,13 +70,14 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
         '404 when the room does not exist, 403 when it is another user\'s. ' +
         `Side effect: ${redispatchSideEffect}`,
       params: RoomNameParamsSchema,
-      response: { 200: SessionStatusSchema, ...errorResponses(400, 401, 403, 404, 500), ...upstreamErrors }
+      response: { 200: SessionStatusSchema, ...errorResponses(400, 401, 403, 404, 429, 500), ...upstreamErrors }
     }
   }, async (request) => {
     return await sessions.status(request.user, request.params.room_name)
   })
 
   fastify.post('/:room_name/token', {
+    preHandler: rateLimits.api,
     schema: {
       tags,
       security,
@@ -83,13 +87,14 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
         'after its token expired. Same 403 / 404 rules as status.',
       params: RoomNameParamsSchema,
       // A body is not read, but one that is sent must be JSON of at most 16 KiB.
-      response: { 200: SessionTokenSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 500), ...upstreamErrors }
+      response: { 200: SessionTokenSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500), ...upstreamErrors }
     }
   }, async (request) => {
     return await sessions.refreshToken(request.user, request.params.room_name)
   })
 
   fastify.delete('/:room_name', {
+    preHandler: rateLimits.api,
     schema: {
       tags,
       security,
@@ -97,7 +102,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'End a voice session',
       description: 'Deletes the session\'s room: everyone in it, the voice agent too, is disconnected.',
       params: RoomNameParamsSchema,
-      response: { 200: EndedSessionSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 500), ...upstreamErrors }
+      response: { 200: EndedSessionSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500), ...upstreamErrors }
     }
   }, async (request) => {
     return await sessions.end(request.user, request.params.room_name)

@@ -76,10 +76,11 @@ export interface HttpLoad extends LoadOptions {
   /** One or more origins (replicas): autocannon gives each connection the next one in turn. */
   urls: string[]
   method: 'GET' | 'POST' | 'DELETE'
-  /** The path, or the path of the i-th request (e.g. a different room each time). */
-  path: string | ((i: number) => string)
+  path: string
   headers: Record<string, string>
   body?: string
+  /** What the i-th request has instead of `path` and `headers` (e.g. another user, another room). */
+  each?: (i: number) => { path?: string, headers?: Record<string, string> }
 }
 
 /** Requests to the service with autocannon; latencies from its per-response times (µs resolution, not its 1 ms histogram). */
@@ -88,7 +89,7 @@ export async function measureHttp (load: HttpLoad): Promise<Measured> {
   let failed = 0
   let firstFailure: string | undefined
   let sent = 0
-  const pathOf = load.path
+  const each = load.each
   const started = performance.now()
   let lastAnswer = started
   await new Promise<void>((resolve, reject) => {
@@ -101,8 +102,16 @@ export async function measureHttp (load: HttpLoad): Promise<Measured> {
       headers: load.headers,
       requests: [{
         method: load.method,
+        path: load.path,
         body: load.body,
-        ...(typeof pathOf === 'string' ? { path: pathOf } : { setupRequest: (request) => ({ ...request, path: pathOf(sent++) }) })
+        ...(each === undefined
+          ? {}
+          : {
+              setupRequest: (request) => {
+                const { path, headers } = each(sent++)
+                return { ...request, path: path ?? request.path, headers: { ...request.headers, ...headers } }
+              }
+            })
       }]
     }, (err: unknown) => {
       if (err === null || err === undefined) resolve()

@@ -158,8 +158,9 @@ export function verdicts (rows: Measurement[], setups: SetupRun[]): Verdict[] {
   return result
 }
 
-function markdownTable (header: string[], rows: string[][], rightAligned: number): string {
-  const align = header.map((_, i) => i < rightAligned ? '---' : '---:')
+/** A Markdown table; the columns in `text` are left-aligned, the others (figures) right-aligned. */
+function markdownTable (header: string[], rows: string[][], text: number[]): string {
+  const align = header.map((_, i) => text.includes(i) ? '---' : '---:')
   return [header, align, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
 }
 
@@ -177,7 +178,7 @@ export function measurementTable (rows: Measurement[]): string {
         times(ratio), target === undefined ? '' : `>= ${target}x ${ratio >= target ? 'met' : '**not met**'}`
       ]
     }),
-    3
+    [0, 1, 2, 6, 11]
   )
 }
 
@@ -189,12 +190,12 @@ export function setupTable (setups: SetupRun[]): string {
       int(run.otherRooms), run.setup, each(run.listeningMs, int), each(run.indexedMs, int),
       each(run.idleRssBytes, mib), each(run.rssBytes, mib), run.otherCores.toFixed(2)
     ]),
-    2
+    [0, 1]
   )
 }
 
 export function verdictTable (list: Verdict[]): string {
-  return markdownTable(['target', 'measured', ''], list.map((v) => [v.target, v.measured, v.met ? 'met' : '**not met**']), 3)
+  return markdownTable(['target', 'measured', ''], list.map((v) => [v.target, v.measured, v.met ? 'met' : '**not met**']), [0, 1, 2])
 }
 
 export interface Report {
@@ -236,14 +237,17 @@ start-up rebuild indexes them. "1 replica, memory" keeps the session index in th
 
 For each setup: the replicas are started and timed until ready (from spawning the process to
 the first 200 of \`GET /api/docs/json\`, and to the first 200 of \`GET /active\`, which waits for
-the index's rebuild from LiveKit); the bench user starts a few sessions; then, endpoint by
+the index's rebuild from LiveKit, in the replica that leads it); the bench user starts a few sessions; then, endpoint by
 endpoint, the floor is measured and right after it the service, each for the same seconds at
-the same concurrency after a warm-up that is not counted (1 s; for \`end\`, a quarter of the rooms). The service is loaded by autocannon
-(\`status\` and \`active\` as the bench user; \`start\` as a second user, whose rooms \`end\` then
-deletes, each once). The floor is the bare \`livekit-server-sdk\` (\`RoomServiceClient\`,
-\`AccessToken\`) making the calls that the seed plan's design makes per request, from the bench
-process, against the same LiveKit holding the same rooms (its \`end\` deletes the rooms its
-\`start\` made). req/s counts successful calls; p50 and p99 are of successful calls only;
+the same concurrency after a warm-up that is not counted (each replica's in each setup, the
+bench's SDK client once per run: 1 s, or a quarter of the rooms for \`end\`). The service is
+loaded by autocannon: \`status\` and \`active\` as the bench user (with \`API_RATE_LIMIT\` raised for
+that one user; the limiter still counts every call), \`start\` as a new user each time (as
+starts come from many users, within the default \`START_RATE_LIMIT\` and
+\`MAX_SESSIONS_PER_USER\`), and \`end\` by the owner of each room \`start\` made, each deleted once.
+The floor is the bare \`livekit-server-sdk\` (\`RoomServiceClient\`, \`AccessToken\`) making the
+calls that the seed plan's design makes per request, from the bench process, against the same
+LiveKit holding the same rooms (its \`end\` deletes the rooms its \`start\` made). req/s counts successful calls; p50 and p99 are of successful calls only;
 "ratio" is the service's req/s over its floor's. RSS is each replica's VmRSS once ready, and the
 largest sampled every 50 ms while its endpoints were under load. "other work" is the machine's
 busy CPU time less that of the bench and the processes it started, over the setup's time: the
@@ -263,13 +267,14 @@ ${verdictTable(verdicts(report.rows, report.setups))}
 
 /** A plain-text table for the terminal. */
 export function consoleTable (rows: Measurement[]): string {
-  const header = ['rooms', 'service', 'endpoint', 'req/s', 'p50', 'p99', 'floor', 'req/s', 'p50', 'p99', 'ratio']
+  const header = ['rooms', 'service', 'endpoint', 'req/s', 'p50', 'p99', 'floor', 'req/s', 'p50', 'p99', 'ratio', 'failed']
   const lines = rows.map((row) => [
     int(row.otherRooms), row.setup, row.endpoint,
     int(row.service.perSecond), ms(row.service.p50Ms), ms(row.service.p99Ms),
-    FLOORS[row.endpoint], int(row.floor.perSecond), ms(row.floor.p50Ms), ms(row.floor.p99Ms), times(ratioOf(row))
+    FLOORS[row.endpoint], int(row.floor.perSecond), ms(row.floor.p50Ms), ms(row.floor.p99Ms), times(ratioOf(row)),
+    row.service.failed + row.floor.failed === 0 ? '' : `${row.service.failed} / ${row.floor.failed}: ${row.service.firstFailure ?? row.floor.firstFailure ?? ''}`
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => (line[i] ?? '').length)))
-  const left = new Set([1, 2, 6])
-  return [header, ...lines].map((cells) => cells.map((cell, i) => left.has(i) ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number)).join('  ')).join('\n')
+  const left = new Set([1, 2, 6, 11])
+  return [header, ...lines].map((cells) => cells.map((cell, i) => left.has(i) ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number)).join('  ').trimEnd()).join('\n')
 }

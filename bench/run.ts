@@ -61,9 +61,9 @@ const SETUP_CALLS_AT_ONCE = 16
 /** Sessions the bench user holds while status and active are measured. */
 const OWN_SESSIONS = 3
 const BENCH_USER = 'bench-user'
-/** The user whose sessions start makes and end deletes. */
-const STARTER = 'bench-starter'
-const FLOOR_USER = 'bench-floor'
+/** The users whose sessions start makes (one each) and end deletes: this and a number. */
+const STARTERS = 'bench-starter-'
+const FLOOR_USERS = 'bench-floor-'
 /** Every room the bench makes for itself starts with this; other users' rooms do not. */
 const BENCH_ROOMS = `${ROOM_NAME_PREFIX}bench-`
 const AGENT_TYPE: AgentType = 'workout'
@@ -76,6 +76,10 @@ const OTHER_ROOM_EMPTY_TIMEOUT_SECONDS = 86_400
 
 const load: LoadOptions = { connections: CONNECTIONS, seconds: SECONDS }
 const bearer = (sub: string) => `Bearer ${signHs256(JWT_SECRET, { sub, email: `${sub}@example.com` })}`
+/** The user a session room belongs to, from its name: `fitness-voice-{user}-{8 hex}`. */
+const ownerOf = (room: string) => room.slice(ROOM_NAME_PREFIX.length, -'-01234567'.length)
+/** Starts made in this run, floors' included: each by a user of its own. */
+let startsMade = 0
 
 /**
  * Answers LiveKit's webhooks with 200 on the first replica's port while no replica listens there
@@ -209,7 +213,10 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
     LIVEKIT_API_KEY: livekit.apiKey,
     LIVEKIT_API_SECRET: livekit.apiSecret,
     JWT_SECRET,
-    LOG_LEVEL: 'warn'
+    LOG_LEVEL: 'warn',
+    // Status and active are one user's calls, far above a user's default 600/minute: the limiter
+    // still counts each of them (in Redis for the Redis setups), it refuses none.
+    API_RATE_LIMIT: '1000000/second'
   }
   if (setup.redis) {
     redis ??= await startRedisServer()
@@ -253,27 +260,30 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   service.active = await underLoad(async () => await afterWarmUp(true, async (options) =>
     await measureHttp({ ...reads, ...options, method: 'GET', path: '/api/v1/voice-sessions/active' })))
 
+  // Each start is another user's (as starts come from many users), within START_RATE_LIMIT and
+  // MAX_SESSIONS_PER_USER; the floor makes the same rooms for as many users.
   const floorRooms: string[] = []
   floor.start = await afterWarmUp(warmFloors, async (options) => await measureCalls(async () => {
-    const room = sessionRoom(FLOOR_USER)
+    const user = `${FLOOR_USERS}${startsMade++}`
+    const room = sessionRoom(user)
     await sdk.createRoom(room)
     floorRooms.push(room.name as string)
-    await participantToken(livekit, FLOOR_USER, room.name as string)
+    await participantToken(livekit, user, room.name as string)
   }, options))
-  const starter = bearer(STARTER)
   service.start = await underLoad(async () => await afterWarmUp(true, async (options) => await measureHttp({
     ...options,
     urls: origins,
     method: 'POST',
     path: '/api/v1/voice-sessions/start',
-    headers: { authorization: starter, 'content-type': 'application/json' },
-    body: JSON.stringify({ agent_type: AGENT_TYPE })
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ agent_type: AGENT_TYPE }),
+    each: () => ({ headers: { authorization: bearer(`${STARTERS}${startsMade++}`) } })
   })))
 
-  // Each room its start made (in the warm-up too) is deleted once.
+  // Each room its start made (in the warm-up too) deleted once, by its owner.
   floor.end = await afterWarmUp(warmFloors, async (options) =>
     await measureCalls(async (i) => { await sdk.deleteRoom(floorRooms[options.offset + i] as string) }, options), floorRooms.length)
-  const started = await benchRooms(`${ROOM_NAME_PREFIX}${STARTER}-`)
+  const started = await benchRooms(`${ROOM_NAME_PREFIX}${STARTERS}`)
   service.end = await underLoad(async () => await afterWarmUp(true, async (options) => await measureHttp({
     ...options,
     // autocannon wants at least one request per connection.
@@ -281,8 +291,12 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
     limit: Math.max(1, options.limit ?? 0),
     urls: origins,
     method: 'DELETE',
-    path: (i) => `/api/v1/voice-sessions/${started[options.offset + i] ?? 'fitness-voice-none-00000000'}`,
-    headers: { authorization: starter }
+    path: '/api/v1/voice-sessions/fitness-voice-none-00000000',
+    headers: {},
+    each: (i) => {
+      const room = started[options.offset + i]
+      return room === undefined ? {} : { path: `/api/v1/voice-sessions/${room}`, headers: { authorization: bearer(ownerOf(room)) } }
+    }
   }), started.length))
 
   const otherCores = otherLoad.stop()

@@ -36,9 +36,9 @@ function integers (name: string, fallback: string, min: number): number[] {
   return [...new Set(values)].sort((a, b) => a - b)
 }
 
-function positive (name: string, fallback: number): number {
+function positive (name: string, fallback: number, { integer = false } = {}): number {
   const value = Number(process.env[name] ?? fallback)
-  if (!Number.isFinite(value) || value <= 0) fail(`${name} must be a positive number (got "${process.env[name]}")`)
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) fail(`${name} must be a positive ${integer ? 'integer' : 'number'} (got "${process.env[name]}")`)
   return value
 }
 
@@ -50,7 +50,7 @@ const SETUPS = {
 type SetupName = keyof typeof SETUPS
 
 const SECONDS = positive('BENCH_SECONDS', 3)
-const CONNECTIONS = integers('BENCH_CONNECTIONS', '16', 1)[0] as number
+const CONNECTIONS = positive('BENCH_CONNECTIONS', 16, { integer: true })
 const OTHER_ROOMS = integers('BENCH_OTHER_ROOMS', '0,1000', 0)
 const SETUP_NAMES = (process.env.BENCH_SETUPS ?? Object.keys(SETUPS).join(',')).split(',').map((name) => name.trim()) as SetupName[]
 for (const name of SETUP_NAMES) if (!(name in SETUPS)) fail(`BENCH_SETUPS must name some of ${Object.keys(SETUPS).join(', ')} (got "${name}")`)
@@ -68,6 +68,7 @@ const FLOOR_USERS = 'bench-floor-'
 const BENCH_ROOMS = `${ROOM_NAME_PREFIX}bench-`
 const AGENT_TYPE: AgentType = 'workout'
 const JWT_SECRET = 'bench-jwt-secret-of-at-least-thirty-two-bytes'
+/** LIVEKIT_TOKEN_TTL_SECONDS's default, as the service's tokens have it. */
 const TOKEN_TTL_SECONDS = 21_600
 /** Uncounted load before each measurement. */
 const WARM_UP_SECONDS = 1

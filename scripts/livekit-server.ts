@@ -56,6 +56,9 @@ export interface RunningLivekit {
 
 export interface LivekitServerOptions {
   port?: number
+  /** Media ports (ICE over TCP, and UDP); free ones when not given. */
+  rtcTcpPort?: number
+  rtcUdpPort?: number
   apiKey?: string
   apiSecret?: string
   /** Extra YAML config lines (e.g. webhooks). */
@@ -90,7 +93,8 @@ export async function waitUntilAnswering (url: string, child: ChildProcess, time
 export async function startLivekitServer (options: LivekitServerOptions = {}): Promise<RunningLivekit> {
   const bin = ensureLivekitServer()
   const port = options.port ?? await freePort()
-  const [tcpPort, udpPort] = [await freePort(), await freePort()]
+  const tcpPort = options.rtcTcpPort ?? await freePort()
+  const udpPort = options.rtcUdpPort ?? await freePort()
   const apiKey = options.apiKey ?? 'testkey'
   const apiSecret = options.apiSecret ?? 'test-secret-that-is-at-least-32-characters'
   const config = [

@@ -84,11 +84,13 @@ interface Watch {
  * once): it holds the room's claim in the `ledger`. It dispatches again only when LiveKit lists
  * every dispatch of the room as lost, so a slow agent is waited for, never doubled.
  */
-export function createAgentDispatch ({ livekit, config, log, ledger = createMemoryDispatchLedger() }: {
+export function createAgentDispatch ({ livekit, config, log, ledger = createMemoryDispatchLedger(), onDispatch = () => {} }: {
   livekit: Livekit
   config: DispatchConfig
   log: FastifyBaseLogger
   ledger?: DispatchLedger
+  /** A dispatch made again by a watch, or one that failed (for metrics). */
+  onDispatch?: (outcome: 'again' | 'failed') => void
 }) {
   const overrides = parseAgentNames(config.LIVEKIT_AGENT_NAMES)
   /** The watches this replica runs, by room. */
@@ -151,7 +153,9 @@ export function createAgentDispatch ({ livekit, config, log, ledger = createMemo
     log.warn({ room: roomName, agent: agentName, dispatch: number }, 'voice agent not in the room and every dispatch lost: dispatching again')
     try {
       await livekit.agentDispatch.createDispatch(roomName, agentName, { metadata: JSON.stringify(session) })
+      onDispatch('again')
     } catch (err) {
+      onDispatch('failed')
       log.warn({ err, room: roomName, dispatch: number }, 'agent dispatch failed')
     }
     return 'again'

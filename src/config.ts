@@ -160,6 +160,21 @@ export const ConfigSchema = Type.Composite([
       default: 3600,
       description: 'The longest a session lives: the service ends older ones itself (its room is deleted)'
     }),
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({
+      minimum: 0,
+      default: 1000,
+      description: 'Past this event-loop delay the service answers 503 with Retry-After instead of collapsing; 0 = not checked'
+    }),
+    OVERLOAD_MAX_HEAP_RATIO: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.9,
+      description: 'Past this share of V8\'s heap limit in use the service answers 503 with Retry-After; 0 = not checked'
+    }),
+    METRICS_TOKEN: Type.String({
+      default: '',
+      description: 'When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; empty = open (keep /metrics off public networks)'
+    }),
     LIVEKIT_REQUEST_TIMEOUT_MS: Type.Integer({
       minimum: 100,
       maximum: 60000,

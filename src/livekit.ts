@@ -1,6 +1,8 @@
 import { AccessToken, TrackSource } from 'livekit-server-sdk'
 import type { Config } from './config.js'
 import { createLivekitApi } from './livekit-api.js'
+import { toServiceError } from './livekit-errors.js'
+import { noMetrics, type Metrics } from './metrics.js'
 
 export interface TokenRequest {
   identity: string
@@ -24,13 +26,36 @@ function expiryOf (jwt: string): Date {
   return new Date(payload.exp * 1000)
 }
 
+/** The outcome label of a LiveKit call that failed: what the service made of the failure. */
+function outcomeOf (err: unknown): string {
+  const status = (toServiceError(err, 0, 'call') as { statusCode?: number }).statusCode
+  if (status === 504) return 'timeout'
+  if (status === 503) return 'unavailable'
+  return status === 502 ? 'refused' : 'error'
+}
+
+/** The client with every call timed into `livekit_request_duration_seconds` (operation: `ListRooms`...). */
+function timed<T extends Record<string, (...args: never[]) => Promise<unknown>>> (client: T, metrics: Metrics): T {
+  return Object.fromEntries(Object.entries(client).map(([name, call]) => [name, async (...args: never[]) => {
+    const done = metrics.livekitCall(name.charAt(0).toUpperCase() + name.slice(1))
+    try {
+      const result = await call(...args)
+      done({ outcome: 'ok' })
+      return result
+    } catch (err) {
+      done({ outcome: outcomeOf(err) })
+      throw err
+    }
+  }])) as T
+}
+
 /**
  * LiveKit's server API (`rooms`, `agentDispatch`: src/livekit-api.ts, the SDK's calls without its
- * per-call cost) and the participant-token signer, built once from config. `close()` releases the
- * API's sockets.
+ * per-call cost, each call timed in `metrics`) and the participant-token signer, built once from
+ * config. `close()` releases the API's sockets.
  * https://docs.livekit.io/reference/server-sdk-js/
  */
-export function createLivekit (config: LivekitConfig) {
+export function createLivekit (config: LivekitConfig, metrics: Metrics = noMetrics) {
   const api = createLivekitApi({
     url: config.LIVEKIT_URL,
     apiKey: config.LIVEKIT_API_KEY,
@@ -58,7 +83,7 @@ export function createLivekit (config: LivekitConfig) {
     return { token, expiresAt: expiryOf(token) }
   }
 
-  return { url: config.LIVEKIT_URL, rooms: api.rooms, agentDispatch: api.agentDispatch, issueToken, close: api.close }
+  return { url: config.LIVEKIT_URL, rooms: timed(api.rooms, metrics), agentDispatch: timed(api.agentDispatch, metrics), issueToken, close: api.close }
 }
 
 export type Livekit = ReturnType<typeof createLivekit>

@@ -28,7 +28,13 @@ export function createSessionExpiry ({ store, livekit, maxSessionMs, log, onExpi
   // Often enough that a session ends within seconds of its time, never more often than every second.
   const sweepEveryMs = Math.min(5000, Math.max(1000, Math.floor(maxSessionMs / 4)))
 
+  /** Rooms this replica is deleting for their length: LiveKit's room_finished for them is this, not a close. */
+  const ending = new Set<string>()
+
   async function expire (roomName: string): Promise<void> {
+    ending.add(roomName)
+    // Long enough for LiveKit's room_finished webhook to come back.
+    setTimeout(() => ending.delete(roomName), 60_000).unref()
     try {
       await livekit.rooms.deleteRoom(roomName)
     } catch (err) {
@@ -59,6 +65,8 @@ export function createSessionExpiry ({ store, livekit, maxSessionMs, log, onExpi
 
   return {
     sweep,
+    /** Whether this replica ended the room for its length (its room_finished is counted as such). */
+    isEnding: (roomName: string) => ending.has(roomName),
     start: job.start,
     stop: job.stop
   }

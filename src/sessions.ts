@@ -13,6 +13,7 @@ import type { ActiveSessionsSchema, EndedSessionSchema, SessionStatusSchema, Ses
 import { RECONCILE_BATCH } from './session-index/reconcile.js'
 import type { SessionIndex } from './session-index/session-index.js'
 import type { IndexedSession } from './session-index/session-store.js'
+import { noMetrics, type EndReason, type Metrics } from './metrics.js'
 import { parseSessionMetadata, sessionMetadata } from './session-metadata.js'
 
 /** The signed-in user a session belongs to: the app JWT's `sub` and `email`. */
@@ -51,8 +52,7 @@ export interface SessionsOptions {
   agents: AgentDispatch
   index: SessionIndex
   limits: SessionLimits
-  /** A start refused by a cap (for metrics). */
-  onCapRefused?: (scope: CapScope) => void
+  metrics?: Metrics
   requestTimeoutMs: number
   /** An index entry confirmed by LiveKit this recently is answered from without calling LiveKit. */
   reconcileIntervalMs: number
@@ -71,7 +71,7 @@ export function displayName (user: SessionUser): string {
  * reconcile keep it so); a session the index does not hold fresh is read from LiveKit, and the
  * index learns what was read.
  */
-export function createSessions ({ livekit, agents, index, limits, onCapRefused, requestTimeoutMs, reconcileIntervalMs, now = Date.now }: SessionsOptions) {
+export function createSessions ({ livekit, agents, index, limits, metrics = noMetrics, requestTimeoutMs, reconcileIntervalMs, now = Date.now }: SessionsOptions) {
   const { rooms } = livekit
   const { store } = index
 
@@ -107,10 +107,11 @@ export function createSessions ({ livekit, agents, index, limits, onCapRefused, 
     return { ...session, checkedAtMs, participants }
   }
 
-  /** LiveKit no longer has the room: the index forgets the session and its watch stops. */
-  async function forget (roomName: string): Promise<void> {
-    await indexed(() => store.end(roomName))
+  /** The session is over: the index forgets it, its watch stops, and it is counted with its reason. */
+  async function forget (roomName: string, reason: EndReason): Promise<void> {
+    const ended = await indexed(() => store.end(roomName))
     await agents.unwatch(roomName)
+    if (ended !== undefined) metrics.sessionEnded(reason)
   }
 
   /**
@@ -128,7 +129,7 @@ export function createSessions ({ livekit, agents, index, limits, onCapRefused, 
     const checkedAtMs = now()
     const [room] = await call('read the room', () => rooms.listRooms([roomName]))
     if (room === undefined) {
-      if (known !== undefined) await forget(roomName)
+      if (known !== undefined) await forget(roomName, 'reconciled')
       throw httpErrors.notFound('Session not found')
     }
     if (parseSessionMetadata(room.metadata)?.user_id !== user.id) throw httpErrors.forbidden('Not your session')
@@ -149,7 +150,7 @@ export function createSessions ({ livekit, agents, index, limits, onCapRefused, 
       if (isFresh(session)) return session
       const room = live.get(session.roomName)
       if (room === undefined) {
-        await forget(session.roomName)
+        await forget(session.roomName, 'reconciled')
         return undefined
       }
       return await learn(room, indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(room.name))), checkedAtMs)
@@ -173,7 +174,7 @@ export function createSessions ({ livekit, agents, index, limits, onCapRefused, 
 
   /** A cap refusal: 429 without Retry-After (no time can be promised), naming the cap. */
   function capReached (scope: CapScope, message: string): Error {
-    onCapRefused?.(scope)
+    metrics.sessionCapRefused(scope)
     return httpErrors.tooManyRequests(message)
   }
 
@@ -214,6 +215,8 @@ export function createSessions ({ livekit, agents, index, limits, onCapRefused, 
       await rooms.deleteRoom(roomName).catch(() => {})
       throw err
     }
+    metrics.sessionStarted(agentType)
+    if (agents.agentNameFor(agentType) !== undefined) metrics.agentDispatched('with_room')
     await agents.watch(dispatch)
     return { ...await issueToken(user, roomName), agent_type: agentType, ends_at: endsAt(createdAtMs) }
   }
@@ -245,12 +248,12 @@ export function createSessions ({ livekit, agents, index, limits, onCapRefused, 
     } catch (err) {
       // Closed by LiveKit (or ended elsewhere) since it was read: the session is gone all the same.
       if (isRoomNotFound(err)) {
-        await forget(roomName)
+        await forget(roomName, 'reconciled')
         throw httpErrors.notFound('Session not found')
       }
       throw toServiceError(err, requestTimeoutMs, 'delete the room')
     }
-    await forget(roomName)
+    await forget(roomName, 'deleted')
     return { status: 'ended', room_name: roomName }
   }
 

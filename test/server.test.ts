@@ -52,6 +52,7 @@ async function serveBuilt (t: Test, livekit: Awaited<ReturnType<typeof startLive
     LOG_LEVEL: 'info',
     START_RATE_LIMIT: '1000/minute',
     MAX_SESSIONS_PER_USER: '100',
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env
   })
   const base = `http://127.0.0.1:${port}`

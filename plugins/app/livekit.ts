@@ -13,7 +13,7 @@ declare module 'fastify' {
  * https://github.com/livekit/node-sdks/tree/main/packages/livekit-server-sdk
  */
 export default fp(async function livekitPlugin (fastify) {
-  const livekit = createLivekit(fastify.config)
+  const livekit = createLivekit(fastify.config, fastify.serviceMetrics)
   fastify.decorate('livekit', livekit)
   fastify.addHook('onClose', async () => { await livekit.close() })
-}, { name: 'livekit', dependencies: ['config'] })
+}, { name: 'livekit', dependencies: ['config', 'metrics'] })

@@ -44,9 +44,10 @@ export default fp(async function rateLimitPlugin (fastify) {
       if (counted.isAllowed || !counted.isExceeded) return
       const seconds = Math.max(1, counted.ttlInSeconds)
       reply.header('retry-after', String(seconds))
+      fastify.serviceMetrics.rateLimited(request.routeOptions.url ?? request.url)
       throw fastify.httpErrors.tooManyRequests(`Rate limit exceeded (${rate.max} per ${value.split('/')[1]}); retry in ${seconds} s`)
     }
   }
 
   fastify.decorate('rateLimits', { start: bucket('start', START_RATE_LIMIT), api: bucket('api', API_RATE_LIMIT) })
-}, { name: 'rate-limit', dependencies: ['config', 'redis', '@fastify/sensible'] })
+}, { name: 'rate-limit', dependencies: ['config', 'redis', 'metrics', '@fastify/sensible'] })

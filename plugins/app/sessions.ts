@@ -19,22 +19,39 @@ declare module 'fastify' {
  * Redis, the agents' dispatch ledger is shared, so replicas never dispatch twice for one attempt.
  */
 export default fp(async function sessionsPlugin (fastify) {
-  const { config, livekit, redis, sessionIndex, log } = fastify
+  const { config, livekit, redis, sessionIndex, serviceMetrics: metrics, log } = fastify
   // A claim outlives the longest watch that ends: every dispatch given its time, and a start.
   const claimTtlMs = config.AGENT_JOIN_TIMEOUT_MS * (config.AGENT_DISPATCH_ATTEMPTS + 1) + AGENT_START_MS
   const ledger = redis === undefined ? createMemoryDispatchLedger() : createRedisDispatchLedger({ redis, claimTtlMs })
-  const agents = createAgentDispatch({ livekit, config, log, ledger })
+  const agents = createAgentDispatch({ livekit, config, log, ledger, onDispatch: metrics.agentDispatched })
   fastify.decorate('sessions', createSessions({
     livekit,
     agents,
     index: sessionIndex,
     limits: { perUser: config.MAX_SESSIONS_PER_USER, live: config.MAX_LIVE_SESSIONS, lengthMs: config.MAX_SESSION_SECONDS * 1000 },
+    metrics,
     requestTimeoutMs: config.LIVEKIT_REQUEST_TIMEOUT_MS,
     reconcileIntervalMs: config.RECONCILE_INTERVAL_MS
   }))
   fastify.decorate('agents', agents)
+  const expiry = createSessionExpiry({
+    store: sessionIndex.store,
+    livekit,
+    maxSessionMs: config.MAX_SESSION_SECONDS * 1000,
+    log,
+    onExpired: (session) => {
+      metrics.sessionEnded('max_length')
+      agents.unwatch(session.roomName).catch(() => {})
+    }
+  })
   // What LiveKit tells the index: a closed room's watch stops; an agent that left a person alone is dispatched again.
-  sessionIndex.on('closed', (session) => { agents.unwatch(session.roomName).catch(() => {}) })
+  for (const reason of ['closed', 'reconciled'] as const) {
+    sessionIndex.on(reason, (session) => {
+      // The webhook of a room this replica deleted for its length can beat the sweep's own index update.
+      metrics.sessionEnded(expiry.isEnding(session.roomName) ? 'max_length' : reason)
+      agents.unwatch(session.roomName).catch(() => {})
+    })
+  }
   sessionIndex.on('agentLeft', (session) => {
     const presence = presenceOfIndexed(session.participants)
     if (presence.people === 0) return
@@ -42,16 +59,9 @@ export default fp(async function sessionsPlugin (fastify) {
     agents.agentStateRedispatchingIfLost(dispatch, presence, Date.now() - session.createdAtMs)
       .catch((err: unknown) => { log.warn({ err, room: session.roomName }, 'agent re-dispatch after it left failed') })
   })
-  const expiry = createSessionExpiry({
-    store: sessionIndex.store,
-    livekit,
-    maxSessionMs: config.MAX_SESSION_SECONDS * 1000,
-    log,
-    onExpired: (session) => { agents.unwatch(session.roomName).catch(() => {}) }
-  })
   fastify.addHook('onReady', async () => { expiry.start() })
   fastify.addHook('onClose', async () => {
     expiry.stop()
     agents.close()
   })
-}, { name: 'sessions', dependencies: ['config', 'livekit', 'redis', 'session-index'] })
+}, { name: 'sessions', dependencies: ['config', 'livekit', 'redis', 'session-index', 'metrics'] })

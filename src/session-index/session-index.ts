@@ -4,8 +4,10 @@ import { createWebhookEvents } from './webhook-events.js'
 
 /** Who hears what the index learns from LiveKit rather than from the service itself. */
 interface SessionIndexListeners {
-  /** LiveKit closed a session's room (a webhook or the reconcile saw it gone). */
+  /** LiveKit closed a session's room and said so (`room_finished`). */
   closed: Array<(session: IndexedSession) => void>
+  /** The reconcile found a session's room gone from LiveKit (its webhook was lost, or none are sent). */
+  reconciled: Array<(session: IndexedSession) => void>
   /** A session's voice agent left while the room lives. */
   agentLeft: Array<(session: IndexedSession) => void>
 }
@@ -15,11 +17,11 @@ interface SessionIndexListeners {
  * listeners for what it learns from LiveKit (not from the service's own start and end).
  */
 export function createSessionIndex (store: SessionStore, reconcilerOptions: Omit<ReconcilerOptions, 'store' | 'onSessionClosed'>) {
-  const listeners: SessionIndexListeners = { closed: [], agentLeft: [] }
+  const listeners: SessionIndexListeners = { closed: [], reconciled: [], agentLeft: [] }
   const emit = (event: keyof SessionIndexListeners) => (session: IndexedSession) => {
     for (const listener of listeners[event]) listener(session)
   }
-  const reconciler = createReconciler({ ...reconcilerOptions, store, onSessionClosed: emit('closed') })
+  const reconciler = createReconciler({ ...reconcilerOptions, store, onSessionClosed: emit('reconciled') })
   const applyWebhookEvent = createWebhookEvents({ store, onSessionClosed: emit('closed'), onAgentLeft: emit('agentLeft') })
   return {
     store,

@@ -46,7 +46,7 @@ t.test('the OpenAPI document describes every route, status and the bearer scheme
   t.notOk(webhook.security, 'signed by LiveKit, not a user')
   t.ok(webhook.requestBody.content['application/webhook+json'])
   t.same(Object.keys(webhook.responses).sort(), ['200', '400', '401', '413', '415', '500', '503'])
-  t.equal(new Set(Object.values(spec.paths).flatMap((methods) => Object.values(methods as Record<string, { operationId: string }>).map((op) => op.operationId))).size, 9, 'operation ids are unique')
+  t.equal(new Set(Object.values(spec.paths).flatMap((methods) => Object.values(methods as Record<string, { operationId: string }>).map((op) => op.operationId))).size, 10, 'operation ids are unique')
   const agentType = spec.paths['/api/v1/voice-sessions/start'].post.requestBody.content['application/json'].schema.properties.agent_type
   t.same(agentType.enum, ['workout', 'diet', 'supplement', 'tracker', 'scheduler', 'general'], 'agent_type is an enum for client generators')
   const status = spec.paths['/api/v1/voice-sessions/{room_name}/status'].get.responses['200'].content['application/json'].schema

@@ -2,7 +2,7 @@ import { DisconnectReason } from '@livekit/rtc-node'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
-import { joinRoom, within } from '../clients.js'
+import { joinRoom, waitFor, within } from '../clients.js'
 import { bearer, build, buildWithLivekit, livekitConfig, userToken } from '../helper.js'
 
 /** Limits against a real livekit-server (and a real redis-server for replicas). */
@@ -69,7 +69,13 @@ t.test('MAX_SESSION_SECONDS: start and status say when the session ends; then th
   t.equal(createdAt.ends_at, session.ends_at, 'status says the same')
   const client = await joinRoom(t, session.livekit_url, session.token)
   t.equal(await within(client.disconnected, 30_000), DisconnectReason.ROOM_DELETED, 'the client sees the room deleted')
-  t.equal((await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: gwen })).statusCode, 404)
+  // The client hears of the deletion before LiveKit answers the service's DeleteRoom: the index follows at once after.
+  const gone = await waitFor(async () => {
+    const answer = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: gwen })
+    return answer.statusCode === 404 ? answer : undefined
+  }, { tries: 50, intervalMs: 100 })
+  t.equal(gone.statusCode, 404)
+  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /voice_sessions_ended_total\{reason="max_length"\} 1/, 'counted as max_length')
 })
 
 t.test('with Redis, two replicas keep one limit: the same user through both', { skip: redisMissing() ?? false }, async (t) => {

@@ -61,8 +61,10 @@ t.test('8.2 status of a new session: nobody in it yet', async (t) => {
     participants: 0,
     agent_connected: false,
     agent_state: 'none',
-    created_at: new Date(Number(room?.creationTimeMs)).toISOString()
+    created_at: new Date(Number(room?.creationTimeMs)).toISOString(),
+    ends_at: new Date(Number(room?.creationTimeMs) + 3600 * 1000).toISOString()
   })
+  t.equal(body.ends_at, response.json().ends_at, 'start said the same: MAX_SESSION_SECONDS after creation')
 })
 
 t.test('a real client joining with the issued token makes the session active', async (t) => {

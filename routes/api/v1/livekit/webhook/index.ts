@@ -19,7 +19,7 @@ function isUnreadableEvent (err: unknown): boolean {
  * know: LiveKit treats any other 4xx as final and retries 5xx.
  */
 const livekitWebhook: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { config, sessionIndex, httpErrors } = fastify
+  const { config, sessionIndex, serviceMetrics: metrics, httpErrors } = fastify
   const receiver = new WebhookReceiver(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET)
 
   // Raw strings in this plugin only: the signature covers the bytes as sent.
@@ -53,14 +53,18 @@ const livekitWebhook: FastifyPluginAsyncTypebox = async function (fastify) {
     try {
       event = await receiver.receive(request.body, request.headers.authorization, false, `${config.JWT_CLOCK_SKEW_SECONDS}s`)
     } catch (err) {
+      metrics.webhookEvent('unknown', 'refused')
       if (isUnreadableEvent(err)) throw httpErrors.badRequest('The webhook body is not a LiveKit event')
       // The reason, never the header.
       request.log.warn({ reason: (err as Error).message }, 'LiveKit webhook refused: bad signature')
       throw httpErrors.unauthorized('Webhook signature is missing or invalid')
     }
     try {
-      return { outcome: await sessionIndex.applyWebhookEvent(event) }
+      const outcome = await sessionIndex.applyWebhookEvent(event)
+      metrics.webhookEvent(event.event, outcome)
+      return { outcome }
     } catch (err) {
+      metrics.webhookEvent(event.event, 'failed')
       request.log.error({ err, event: event.event, room: event.room?.name }, 'LiveKit webhook: the session index failed')
       throw httpErrors.serviceUnavailable('The session index is unavailable; LiveKit will deliver again')
     }

@@ -1,0 +1,31 @@
+import { getHeapStatistics } from 'node:v8'
+import underPressure from '@fastify/under-pressure'
+import fp from 'fastify-plugin'
+import { sendError } from '../../src/schemas/error.js'
+
+/** Seconds an overloaded service asks callers to wait. */
+const RETRY_AFTER_SECONDS = 5
+
+/** Probes and scrapes that still answer under pressure: a busy process is alive, and worth measuring. */
+const ALWAYS_ANSWERED = new Set(['/health', '/metrics'])
+
+/**
+ * Overload protection: past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS of event-loop delay or
+ * OVERLOAD_MAX_HEAP_RATIO of V8's heap limit, requests get 503 with Retry-After and the one error
+ * body instead of piling up; /health and /metrics still answer (and /ready, being a request, says 503).
+ * https://github.com/fastify/under-pressure
+ */
+export default fp(async function underPressurePlugin (fastify) {
+  const { OVERLOAD_MAX_EVENT_LOOP_DELAY_MS, OVERLOAD_MAX_HEAP_RATIO } = fastify.config
+  await fastify.register(underPressure, {
+    maxEventLoopDelay: OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
+    maxHeapUsedBytes: Math.floor(OVERLOAD_MAX_HEAP_RATIO * getHeapStatistics().heap_size_limit),
+    sampleInterval: 250,
+    pressureHandler: (request, reply, type, value) => {
+      if (ALWAYS_ANSWERED.has(request.url.split('?')[0] ?? '')) return
+      request.log.warn({ type, value }, 'overloaded: answering 503')
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+      sendError(reply, 503, `The service is overloaded (${type}); retry in ${RETRY_AFTER_SECONDS} s`)
+    }
+  })
+}, { name: 'under-pressure', dependencies: ['config'] })

@@ -1,0 +1,40 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { build } from '../helper.js'
+
+t.test('overloaded (heap in use past OVERLOAD_MAX_HEAP_RATIO): 503 with Retry-After and the error body; /health and /metrics still answer', async (t) => {
+  // A ratio so small that any heap is past it: the service is overloaded from its first sample.
+  const app = await build(t, { OVERLOAD_MAX_HEAP_RATIO: 0.000001 })
+  let overloaded
+  for (let i = 0; i < 40 && overloaded === undefined; i++) {
+    const answer = await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active' })
+    if (answer.statusCode === 503) overloaded = answer
+    else await sleep(100)
+  }
+  t.ok(overloaded, 'a request was refused')
+  t.equal(overloaded?.headers['retry-after'], '5')
+  t.match(overloaded?.json(), { statusCode: 503, error: 'Service Unavailable', message: /overloaded \(heapUsedBytes\)/ })
+  t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, '/health still answers')
+  t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200, '/metrics still answers')
+  const normal = await build(t, { OVERLOAD_MAX_HEAP_RATIO: 0.9 })
+  t.equal((await normal.inject({ method: 'GET', url: '/api/v1/voice-sessions/active' })).statusCode, 401, 'with the default ratio, no pressure here')
+})
+
+t.test('security headers on the API and on Swagger UI, whose page keeps working under the CSP', async (t) => {
+  const app = await build(t)
+  for (const url of ['/api/v1/voice-sessions/active', '/api/docs/', '/health']) {
+    const answer = await app.inject({ method: 'GET', url })
+    t.match(answer.headers['content-security-policy'], /default-src 'self'/, url)
+    t.equal(answer.headers['x-content-type-options'], 'nosniff', url)
+    t.match(answer.headers['strict-transport-security'], /max-age=/, url)
+  }
+  const page = await app.inject({ method: 'GET', url: '/api/docs/' })
+  t.equal(page.statusCode, 200)
+  // Everything the page loads comes from the service itself, which the CSP allows.
+  for (const asset of page.body.match(/(?:src|href)="([^"]+)"/g) ?? []) {
+    const path = asset.replace(/^(?:src|href)="|"$/g, '')
+    t.notMatch(path, /^https?:/, `${path} is the service's own`)
+    const loaded = await app.inject({ method: 'GET', url: new URL(path, 'http://x/api/docs/').pathname })
+    t.equal(loaded.statusCode, 200, `${path} loads`)
+  }
+})

@@ -237,9 +237,10 @@ start-up rebuild indexes them. "1 replica, memory" keeps the session index in th
 
 For each setup: the replicas are started and timed until ready (from spawning the process to
 the first 200 of \`GET /api/docs/json\`, and to the first 200 of \`GET /active\`, which waits for
-the index's rebuild from LiveKit, in the replica that leads it); the bench user starts a few sessions; then, endpoint by
-endpoint, the floor is measured and right after it the service, each for the same seconds at
-the same concurrency after a warm-up that is not counted (each replica's in each setup, the
+the index's rebuild from LiveKit, in the replica that leads it); the bench user starts a few
+sessions; then each floor is measured and right after it the service (status, active, then
+start and end: the floor's start and end, then the service's, so that each start meets the
+same rooms in LiveKit), each for the same seconds at the same concurrency after a warm-up that is not counted (each replica's in each setup, the
 bench's SDK client once per run: 1 s, or a quarter of the rooms for \`end\`). The service is
 loaded by autocannon: \`status\` and \`active\` as the bench user (with \`API_RATE_LIMIT\` raised for
 that one user; the limiter still counts every call), \`start\` as a new user each time (as

@@ -262,7 +262,9 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
     await measureHttp({ ...reads, ...options, method: 'GET', path: '/api/v1/voice-sessions/active' })))
 
   // Each start is another user's (as starts come from many users), within START_RATE_LIMIT and
-  // MAX_SESSIONS_PER_USER; the floor makes the same rooms for as many users.
+  // MAX_SESSIONS_PER_USER; the floor makes the same rooms for as many users. Each end deletes a room
+  // its start made (in the warm-up too), once, as its owner. The floor's rooms are gone before the
+  // service starts any, so that both start with the same rooms in LiveKit.
   const floorRooms: string[] = []
   floor.start = await afterWarmUp(warmFloors, async (options) => await measureCalls(async () => {
     const user = `${FLOOR_USERS}${startsMade++}`
@@ -271,6 +273,10 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
     floorRooms.push(room.name as string)
     await participantToken(livekit, user, room.name as string)
   }, options))
+  floor.end = await afterWarmUp(warmFloors, async (options) =>
+    await measureCalls(async (i) => { await sdk.deleteRoom(floorRooms[options.offset + i] as string) }, options), floorRooms.length)
+  await deleteRooms(await benchRooms(`${ROOM_NAME_PREFIX}${FLOOR_USERS}`))
+
   service.start = await underLoad(async () => await afterWarmUp(true, async (options) => await measureHttp({
     ...options,
     urls: origins,
@@ -280,10 +286,6 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
     body: JSON.stringify({ agent_type: AGENT_TYPE }),
     each: () => ({ headers: { authorization: bearer(`${STARTERS}${startsMade++}`) } })
   })))
-
-  // Each room its start made (in the warm-up too) deleted once, by its owner.
-  floor.end = await afterWarmUp(warmFloors, async (options) =>
-    await measureCalls(async (i) => { await sdk.deleteRoom(floorRooms[options.offset + i] as string) }, options), floorRooms.length)
   const started = await benchRooms(`${ROOM_NAME_PREFIX}${STARTERS}`)
   service.end = await underLoad(async () => await afterWarmUp(true, async (options) => await measureHttp({
     ...options,

@@ -4,13 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { spawnTied, type TiedProcess } from '../scripts/child-process.js'
 
 /**
- * The built service (`dist/src/server.js`, as `npm start` runs it) as child processes of the bench,
- * configured by environment variables only, and what the bench reads of them: how soon they
- * answer and how much memory they hold.
+ * The built service (`dist/src/server.js`, as the container image runs it: `npm start` with the
+ * image's NODE_OPTIONS) as child processes of the bench, configured by environment variables only,
+ * and what the bench reads of them: how soon they answer and how much memory they hold.
  */
 
 const root = join(import.meta.dirname, '..')
 export const serverEntry = join(root, 'dist', 'src', 'server.js')
+
+/** The V8 heap settings the service image runs with (`ENV NODE_OPTIONS` in the Containerfile); empty when it sets none. */
+export const imageNodeOptions = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(root, 'Containerfile'), 'utf8'))?.[1] ?? ''
 
 /** How long a replica may take to answer before the bench gives up on it. */
 const START_DEADLINE_MS = 120_000
@@ -59,7 +62,7 @@ export async function startReplica ({ port, env, authorization }: ReplicaOptions
   const server = spawnTied(process.execPath, [serverEntry], {
     name: `service on port ${port}`,
     cwd: join(root, 'dist'),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) }
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_OPTIONS: imageNodeOptions, ...env, HOST: '127.0.0.1', PORT: String(port) }
   })
   try {
     const listeningMs = await firstOk(`${origin}/api/docs/json`, {}, server, spawnedAt)

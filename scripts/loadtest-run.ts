@@ -178,7 +178,8 @@ export class LoadTest {
       if (room === undefined) {
         // Refused (a limit) or failed: a real client waits before it tries again.
         const wait = started.answered && started.status === 429 ? started.retryAfterMs ?? RETRY_WITHOUT_HINT_MS : RETRY_WITHOUT_HINT_MS
-        await this.pauseUntil(Math.min(performance.now() + Math.min(wait, MAX_RETRY_AFTER_MS), loadEnd))
+        const again = performance.now() + Math.min(wait, MAX_RETRY_AFTER_MS)
+        if (again >= loadEnd || !await this.pauseUntil(again)) return
         continue
       }
       this.sessions.started++

@@ -1,0 +1,238 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { request as httpRequest, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+import { RoomServiceClient } from 'livekit-server-sdk'
+import t, { type Test } from 'tap'
+import type { LoadTestSummary } from '../../scripts/loadtest-report.js'
+import { pollUntil } from '../clients.js'
+import { build, buildWithLivekit, livekitConfig } from '../helper.js'
+import { httpServer } from '../livekit-proxy.js'
+import { runScript, scriptEnv, startScript, tsxArgs } from './run-script.js'
+
+/**
+ * `npm run loadtest` run as a child process against the service listening on loopback, with a
+ * real livekit-server that sends it webhooks, at the service's default limits. What the script
+ * reports is checked against what the service counted (its /metrics) and what LiveKit holds.
+ */
+
+const SECRET = 'loadtest-test-secret-of-at-least-32-bytes'
+// The service's own defaults (the test helper lifts them): the mix must stay within them.
+const DEFAULT_LIMITS = { START_RATE_LIMIT: '10/minute', API_RATE_LIMIT: '600/minute', MAX_SESSIONS_PER_USER: 3 }
+// Latency is not what these tests judge: a busy test machine must not fail them (the bound has a test of its own).
+const ANY_LATENCY = ['--max-p99-ms', '600000']
+
+const { app, livekit } = await buildWithLivekit(t, { JWT_SECRET: SECRET, ...DEFAULT_LIMITS })
+const serviceUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+const rooms = new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret)
+
+/** A folder with no .env to run the script in, so that the machine's .env changes nothing. */
+async function folder (t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'loadtest-test-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+async function loadtest (t: Test, args: string[], env: Record<string, string> = { JWT_SECRET: SECRET }) {
+  return await runScript(t, process.execPath, tsxArgs('scripts/loadtest.ts', args), { env: scriptEnv(env), cwd: await folder(t) })
+}
+
+/** The LiveKit rooms of one run's users. */
+async function roomsOf (runId: string): Promise<string[]> {
+  return (await rooms.listRooms()).map((room) => room.name).filter((name) => name.startsWith(`fitness-voice-loadtest-${runId}-`))
+}
+
+/** The value of one series in a /metrics scrape, 0 when absent. */
+function valueOf (scrape: string, series: string): number {
+  const line = scrape.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}
+
+async function scrape (service: FastifyInstance): Promise<string> {
+  return (await service.inject({ method: 'GET', url: '/metrics' })).body
+}
+
+const http200 = (method: string, route: string) => `http_request_duration_seconds_count{method="${method}",route="${route}",status_code="200"}`
+
+function route (summary: LoadTestSummary, key: string) {
+  const found = summary.routes.find((r) => r.key === key)
+  if (found === undefined) throw new Error(`no route ${key} in the summary`)
+  return found
+}
+
+t.test('a short run at the default limits: every route answered 200, the counts agree with the service\'s, nothing left, exit 0', async (t) => {
+  const before = await scrape(app)
+  const run = await loadtest(t, ['--url', serviceUrl, '--duration', '4', '--users', '5', '--session-seconds', '3', '--json', ...ANY_LATENCY])
+  t.equal(run.code, 0, run.stderr)
+  const summary = JSON.parse(run.stdout) as LoadTestSummary
+  t.same(summary.failures, [])
+  t.equal(summary.passed, true)
+  t.equal(summary.users, 5)
+  t.equal(summary.interrupted, null)
+  for (const key of ['start', 'status', 'active', 'end']) {
+    const stats = route(summary, key)
+    t.ok(stats.requests >= 1, `${key}: requests sent`)
+    t.same(stats.statuses, { 200: stats.requests }, `${key}: every one answered 200 (no 429 at the default limits)`)
+    t.equal(stats.connection_errors + stats.timeouts, 0)
+    t.ok(stats.latency_ms !== null && stats.latency_ms.p50 > 0 && stats.latency_ms.p50 <= stats.latency_ms.p95 &&
+      stats.latency_ms.p95 <= stats.latency_ms.p99 && stats.latency_ms.p99 <= stats.latency_ms.max, `${key}: percentiles in order`)
+    t.ok(stats.throughput_rps > 0)
+  }
+  const { sessions } = summary
+  t.ok(sessions.started >= 1, 'sessions started')
+  t.equal(route(summary, 'start').requests, sessions.started, 'one session per start')
+  t.equal(sessions.ended, sessions.started, 'every one ended')
+  t.equal(sessions.ended_by_users, sessions.started, 'by its user, at the end of its length or of the run')
+  t.equal(route(summary, 'end').requests, sessions.started, 'one DELETE each')
+  t.equal(route(summary, 'cleanup_end').requests, 0, 'nothing for the clean-up to end')
+  t.equal(sessions.left_behind, 0)
+  t.equal(sessions.users_unchecked, 0)
+  t.equal(sessions.users_checked, route(summary, 'check').requests, 'each user that started checked once, and found with none')
+  t.same(await roomsOf(summary.run_id), [], 'LiveKit holds none of its rooms')
+
+  // The service counted the same traffic (the script's first GET /active, before the load, is not in its report).
+  const after = await scrape(app)
+  const delta = (series: string) => valueOf(after, series) - valueOf(before, series)
+  t.equal(delta('voice_sessions_started_total{agent_type="general"}'), sessions.started)
+  t.equal(delta('voice_sessions_ended_total{reason="deleted"}'), sessions.ended)
+  t.equal(delta(http200('POST', '/api/v1/voice-sessions/start')), route(summary, 'start').requests)
+  t.equal(delta(http200('GET', '/api/v1/voice-sessions/:room_name/status')), route(summary, 'status').requests)
+  t.equal(delta(http200('GET', '/api/v1/voice-sessions/active')), route(summary, 'active').requests + route(summary, 'check').requests + 1)
+  t.equal(delta(http200('DELETE', '/api/v1/voice-sessions/:room_name')), route(summary, 'end').requests)
+  t.equal(valueOf(after, 'voice_sessions_live'), 0)
+})
+
+t.test('SIGINT mid-run (twice, as npm and tsx pass one Ctrl-C on): the load stops, the clean-up ends every session, exit 130', async (t) => {
+  const script = startScript(t, process.execPath, tsxArgs('scripts/loadtest.ts', ['--url', serviceUrl, '--duration', '120', '--users', '4', '--session-seconds', '8', '--json', ...ANY_LATENCY]), {
+    env: scriptEnv({ JWT_SECRET: SECRET }),
+    cwd: await folder(t),
+    name: 'npm run loadtest'
+  })
+  const runId = (await pollUntil(async () => /run ([0-9a-f]{6}):/.exec(script.stderr())?.[1], (id) => id !== undefined, { tries: 300 }))
+  if (runId === undefined) throw new Error(`no run id in ${script.stderr()}`)
+  const live = await pollUntil(async () => await roomsOf(runId), (names) => names.length >= 3, { tries: 300 })
+  t.ok(live.length >= 3, `sessions live mid-run: ${live.join(', ')}`)
+  const users = live.map((name) => /^fitness-voice-(loadtest-[0-9a-f]{6}-\d+)-[0-9a-f]{8}$/.exec(name)?.[1])
+  t.equal(new Set(users).size, live.length, `each session another user: ${users.join(', ')}`)
+  script.child.signal('SIGINT')
+  script.child.signal('SIGINT')
+  t.equal(await script.child.exited, 130, script.stderr())
+  t.match(script.stderr(), /SIGINT: stopping the load/)
+  t.notMatch(script.stderr(), /exiting at once/, 'the repeated signal is the same Ctrl-C')
+  const summary = JSON.parse(script.stdout()) as LoadTestSummary
+  t.equal(summary.interrupted, 'SIGINT')
+  t.same(summary.failures, [])
+  t.ok(summary.sessions.started >= live.length)
+  t.ok(summary.sessions.ended_by_cleanup >= 1, 'the clean-up ended the sessions the users held')
+  t.equal(summary.sessions.ended, summary.sessions.started)
+  t.equal(summary.sessions.left_behind, 0)
+  t.equal(summary.sessions.users_unchecked, 0)
+  t.same(await roomsOf(runId), [], 'LiveKit holds none of its rooms')
+  t.ok(summary.load_s < 60, 'the load stopped long before its 120 s')
+})
+
+t.test('a second Ctrl-C during the clean-up exits at once, naming the sessions that may be left', async (t) => {
+  // In front of the service: every DELETE is held unanswered, so that the clean-up is still at work.
+  const held: ServerResponse[] = []
+  const port = (app.server.address() as AddressInfo).port
+  const proxy = (await httpServer(t, (request, response) => {
+    if (request.method === 'DELETE') { held.push(response); request.resume(); return }
+    const upstream = httpRequest({ host: '127.0.0.1', port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.pipe(response)
+    })
+    upstream.on('error', () => { response.destroy() })
+    request.pipe(upstream)
+  })).replace('ws://', 'http://')
+  const script = startScript(t, process.execPath, tsxArgs('scripts/loadtest.ts', ['--url', proxy, '--duration', '120', '--users', '3', '--session-seconds', '8', ...ANY_LATENCY]), {
+    env: scriptEnv({ JWT_SECRET: SECRET }),
+    cwd: await folder(t),
+    name: 'npm run loadtest'
+  })
+  const runId = (await pollUntil(async () => /run ([0-9a-f]{6}):/.exec(script.stderr())?.[1], (id) => id !== undefined, { tries: 300 }))
+  if (runId === undefined) throw new Error(`no run id in ${script.stderr()}`)
+  const live = await pollUntil(async () => await roomsOf(runId), (names) => names.length >= 2, { tries: 300 })
+  t.ok(live.length >= 2)
+  script.child.signal('SIGINT')
+  await pollUntil(async () => held.length, (count) => count >= 1, { tries: 300 })
+  t.ok(held.length >= 1, 'it is ending sessions')
+  // A second Ctrl-C is one that comes a second or more after the first.
+  await sleep(1100)
+  script.child.signal('SIGINT')
+  t.equal(await script.child.exited, 1, script.stderr())
+  t.equal(script.stdout(), '', 'no report: it did not wait for one')
+  const named = /(\d+) sessions may be left behind: (.*)$/m.exec(script.stderr())
+  t.ok(named, script.stderr())
+  const left = await roomsOf(runId)
+  t.same(named?.[2]?.split(', ').sort(), left.sort(), 'the sessions it names are those LiveKit still holds')
+  t.equal(Number(named?.[1]), left.length)
+  for (const response of held) response.destroy()
+  await Promise.all(left.map(async (name) => await rooms.deleteRoom(name)))
+})
+
+t.test('a p99 over --max-p99-ms fails the run (exit 1), which still ends every session', async (t) => {
+  const run = await loadtest(t, ['--url', serviceUrl, '--duration', '3', '--users', '2', '--session-seconds', '3', '--json', '--max-p99-ms', '0'])
+  t.equal(run.code, 1, run.stderr)
+  const summary = JSON.parse(run.stdout) as LoadTestSummary
+  t.equal(summary.passed, false)
+  t.equal(summary.max_p99_ms, 0)
+  t.ok(summary.failures.length >= 1)
+  for (const failure of summary.failures) t.match(failure, /^p99 of (POST|GET|DELETE) \/api\/v1\/voice-sessions\/\S+ is [\d.]+ ms, over the bound of 0 ms$/, 'the bound is the only reason')
+  t.equal(summary.sessions.left_behind, 0)
+  t.equal(summary.sessions.ended, summary.sessions.started)
+  t.same(await roomsOf(summary.run_id), [])
+})
+
+t.test('a 429 (here START_RATE_LIMIT at 1/minute) is reported by route and status, and is not a failure', async (t) => {
+  const limited = await build(t, { ...livekitConfig(livekit), JWT_SECRET: SECRET, ...DEFAULT_LIMITS, START_RATE_LIMIT: '1/minute' })
+  const url = await limited.listen({ host: '127.0.0.1', port: 0 })
+  const run = await loadtest(t, ['--url', url, '--duration', '5', '--users', '2', '--session-seconds', '3', ...ANY_LATENCY])
+  t.equal(run.code, 0, run.stderr)
+  const line = /^ {2}POST \/api\/v1\/voice-sessions\/start: (.*)$/m.exec(run.stdout)?.[1] ?? ''
+  t.match(line, /^200 × [12], 429 × \d+$/, `the starts by status: ${run.stdout}`)
+  t.match(run.stdout, /^Sessions: [12] started, [12] ended .* 0 left behind/m)
+  t.match(run.stdout, /^PASS: /m)
+})
+
+t.test('refused before any load: the service does not take its JWTs, or cannot be reached; exit 1, nothing on stdout', async (t) => {
+  const [wrongSecret, nobody] = await Promise.all([
+    loadtest(t, ['--url', serviceUrl, '--duration', '3', '--users', '1'], { JWT_SECRET: 'another-secret-of-at-least-32-bytes-long' }),
+    loadtest(t, ['--url', 'http://127.0.0.1:1', '--duration', '3', '--users', '1'])
+  ])
+  t.equal(wrongSecret.code, 1)
+  t.match(wrongSecret.stderr, /refused the script's user JWT \(401.*JWT_SECRET/)
+  t.equal(wrongSecret.stdout, '')
+  t.equal(nobody.code, 1)
+  t.match(nobody.stderr, /cannot reach http:\/\/127\.0\.0\.1:1\/.*ECONNREFUSED/)
+  t.equal(nobody.stdout, '')
+})
+
+t.test('bad arguments: exit 2, a message naming the problem and the usage, nothing on stdout', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [[], /--url is required/],
+    [['--url', 'ftp://127.0.0.1'], /--url must be an http:\/\/ or https:\/\/ URL/],
+    [['--url', 'not a url'], /--url must be an http:\/\/ or https:\/\/ URL/],
+    [['--url', 'http://127.0.0.1:3000/?x=1'], /without credentials, query or fragment/],
+    [['--url', serviceUrl, '--users', '0'], /--users must be a whole number from 1 to 10000/],
+    [['--url', serviceUrl, '--duration', '1.5'], /--duration must be a whole number/],
+    [['--url', serviceUrl, '--session-seconds', '2'], /--session-seconds must be a whole number from 3 to 240/],
+    [['--url', serviceUrl, '--max-p99-ms=-1'], /--max-p99-ms must be a number of milliseconds, 0 or more/],
+    [['--url', serviceUrl, '--max-p99-ms', 'fast'], /--max-p99-ms must be a number of milliseconds, 0 or more/],
+    [['--url', serviceUrl, '--rate', '5'], /--rate/],
+    [['--url', serviceUrl, 'extra'], /extra/]
+  ]
+  const runs = await Promise.all(cases.map(async ([args]) => await loadtest(t, args)))
+  for (const [i, [args, reason]] of cases.entries()) {
+    const run = runs[i]!
+    t.equal(run.code, 2, `${args.join(' ')}: exit 2`)
+    t.match(run.stderr, reason, `${args.join(' ')}: says why`)
+    t.match(run.stderr, /usage: npm run loadtest -- --url/)
+    t.equal(run.stdout, '')
+  }
+  const shortSecret = await loadtest(t, ['--url', serviceUrl], { JWT_SECRET: 'too-short' })
+  t.equal(shortSecret.code, 2)
+  t.match(shortSecret.stderr, /JWT_SECRET/)
+})

@@ -281,6 +281,8 @@ export function formatReport (summary: LoadTestSummary): string {
     lines.push(`  ${route.route}${route.phase === 'load' ? '' : ` (${route.phase})`}: ${statuses.join(', ')}`)
     for (const sample of route.failures_sample) lines.push(`    ${sample}`)
   }
+  const limited = countsOf(summary.routes, (status) => status === 429)
+  if (limited.length > 0) lines.push(`429 (a per-user limit or a session cap reached; reported, not a failure): ${limited.join('; ')}`)
   const s = summary.sessions
   lines.push('')
   lines.push(`Sessions: ${s.started} started, ${s.ended} ended (${s.ended_by_users} by the users, ${s.ended_by_cleanup} by the clean-up), ` +

@@ -76,15 +76,18 @@ try {
 if (args.help === true) {
   console.log(`${USAGE}
 
-Virtual users (each a user of its own, loadtest-<run>-<n>) start a voice session, poll its status
-every ${POLL_INTERVAL_MS / 1000} s for --session-seconds (${DEFAULTS.sessionSeconds}), list their active sessions once, end it and
-start again, for --duration seconds (${DEFAULTS.duration}); --users (${DEFAULTS.users}) of them, coming in over the first session.
-Then every session still live is ended and GET /active checks, user by user, that none is left.
-Ctrl-C (or SIGTERM) stops the load and does the same; a second Ctrl-C exits at once.
+Each virtual user is a user of its own (loadtest-<run>-<n>): it starts a voice session, polls its
+status every ${POLL_INTERVAL_MS / 1000} s, lists its active sessions once, ends the session after --session-seconds
+(${DEFAULTS.sessionSeconds}) and starts the next, for --duration seconds (${DEFAULTS.duration}). --users (${DEFAULTS.users}) of them come in over
+the first session. Then every session still live is ended, and GET /active checks, user by
+user, that none is left. Ctrl-C (or SIGTERM) stops the load and does the same; a second Ctrl-C
+exits at once. User JWTs: HS256 with JWT_SECRET (environment, .env, or the dev default), with
+aud / iss when JWT_AUDIENCE / JWT_ISSUER are set.
 
-Exit 0 passed; 1 a 5xx, a request without an answer, an unexpected 4xx (429 is reported, not a
-failure), a p99 over --max-p99-ms (${MAX_P99_MS}), no session started or a session left behind;
-2 bad arguments; 130/143 interrupted and clean. --json prints the summary as JSON on stdout.`)
+Exit 0: passed. 1: a 5xx, a request without an answer, an answer other than 2xx or 429 (a 429
+is reported, not a failure), a p99 over --max-p99-ms (${MAX_P99_MS}), no session started, or a session
+left behind. 2: bad arguments. 130 / 143: interrupted, and clean. --json prints the summary as
+JSON on stdout.`)
   process.exit(0)
 }
 

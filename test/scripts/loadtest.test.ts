@@ -193,8 +193,23 @@ t.test('a 429 (here START_RATE_LIMIT at 1/minute) is reported by route and statu
   t.equal(run.code, 0, run.stderr)
   const line = /^ {2}POST \/api\/v1\/voice-sessions\/start: (.*)$/m.exec(run.stdout)?.[1] ?? ''
   t.match(line, /^200 × [12], 429 × \d+$/, `the starts by status: ${run.stdout}`)
+  t.match(run.stdout, /^429 \(a per-user limit or a session cap reached; reported, not a failure\): POST \/api\/v1\/voice-sessions\/start: 429 × \d+$/m)
   t.match(run.stdout, /^Sessions: [12] started, [12] ended .* 0 left behind/m)
   t.match(run.stdout, /^PASS: /m)
+})
+
+t.test('JWT_AUDIENCE and JWT_ISSUER: its JWTs carry them when set, as a service that checks them needs', async (t) => {
+  const claims = { JWT_AUDIENCE: 'voice-app', JWT_ISSUER: 'https://auth.example.com' }
+  const checking = await build(t, { ...livekitConfig(livekit), JWT_SECRET: SECRET, ...DEFAULT_LIMITS, ...claims })
+  const url = await checking.listen({ host: '127.0.0.1', port: 0 })
+  const args = ['--url', url, '--duration', '3', '--users', '1', '--session-seconds', '3', '--json', ...ANY_LATENCY]
+  const [carrying, without] = await Promise.all([loadtest(t, args, { JWT_SECRET: SECRET, ...claims }), loadtest(t, args)])
+  t.equal(carrying.code, 0, carrying.stderr)
+  const summary = JSON.parse(carrying.stdout) as LoadTestSummary
+  t.ok(summary.sessions.started >= 1)
+  t.same(summary.failures, [])
+  t.equal(without.code, 1, 'without them: refused before any load')
+  t.match(without.stderr, /refused the script's user JWT \(401/)
 })
 
 t.test('refused before any load: the service does not take its JWTs, or cannot be reached; exit 1, nothing on stdout', async (t) => {

@@ -55,6 +55,39 @@ async function scrape (service: FastifyInstance): Promise<string> {
   return (await service.inject({ method: 'GET', url: '/metrics' })).body
 }
 
+/** What the proxy in front of the service does with a request: pass it on, never answer it, pass it on and lose the answer, or answer it itself. */
+type ProxyAction = 'forward' | 'hold' | 'lose-answer' | { status: number }
+
+/** A proxy on loopback in front of the service, for faults the service cannot be made to produce; its URL and the responses it holds. */
+async function faultyProxy (t: Test, decide: (method: string, url: string) => ProxyAction): Promise<{ url: string, held: ServerResponse[] }> {
+  const held: ServerResponse[] = []
+  const port = (app.server.address() as AddressInfo).port
+  const url = (await httpServer(t, (request, response) => {
+    const action = decide(request.method ?? '', request.url ?? '')
+    if (action === 'hold') { held.push(response); request.resume(); return }
+    if (typeof action === 'object') {
+      request.resume()
+      response.writeHead(action.status, { 'content-type': 'application/json' })
+      response.end(JSON.stringify({ statusCode: action.status, error: 'Injected', message: 'injected by the test proxy' }))
+      return
+    }
+    const upstream = httpRequest({ host: '127.0.0.1', port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+      if (action === 'lose-answer') {
+        // The service did the work; its answer never reaches the script.
+        answer.resume()
+        answer.on('end', () => { request.socket.destroy() })
+        return
+      }
+      response.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.pipe(response)
+    })
+    upstream.on('error', () => { response.destroy() })
+    request.pipe(upstream)
+  })).replace('ws://', 'http://')
+  t.teardown(() => { for (const response of held) response.destroy() })
+  return { url, held }
+}
+
 const http200 = (method: string, route: string) => `http_request_duration_seconds_count{method="${method}",route="${route}",status_code="200"}`
 
 function route (summary: LoadTestSummary, key: string) {
@@ -135,18 +168,8 @@ t.test('SIGINT mid-run (twice, as npm and tsx pass one Ctrl-C on): the load stop
 })
 
 t.test('a second Ctrl-C during the clean-up exits at once, naming the sessions that may be left', async (t) => {
-  // In front of the service: every DELETE is held unanswered, so that the clean-up is still at work.
-  const held: ServerResponse[] = []
-  const port = (app.server.address() as AddressInfo).port
-  const proxy = (await httpServer(t, (request, response) => {
-    if (request.method === 'DELETE') { held.push(response); request.resume(); return }
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers)
-      answer.pipe(response)
-    })
-    upstream.on('error', () => { response.destroy() })
-    request.pipe(upstream)
-  })).replace('ws://', 'http://')
+  // Every DELETE is held unanswered, so that the script is still ending sessions.
+  const { url: proxy, held } = await faultyProxy(t, (method) => method === 'DELETE' ? 'hold' : 'forward')
   const script = startScript(t, process.execPath, tsxArgs('scripts/loadtest.ts', ['--url', proxy, '--duration', '120', '--users', '3', '--session-seconds', '8', ...ANY_LATENCY]), {
     env: scriptEnv({ JWT_SECRET: SECRET }),
     cwd: await folder(t),
@@ -169,8 +192,31 @@ t.test('a second Ctrl-C during the clean-up exits at once, naming the sessions t
   const left = await roomsOf(runId)
   t.same(named?.[2]?.split(', ').sort(), left.sort(), 'the sessions it names are those LiveKit still holds')
   t.equal(Number(named?.[1]), left.length)
-  for (const response of held) response.destroy()
   await Promise.all(left.map(async (name) => await rooms.deleteRoom(name)))
+})
+
+t.test('a start whose answer is lost (its room found by the check and ended) and a 503: exit 1, naming both; nothing left', async (t) => {
+  let starts = 0
+  let polls = 0
+  const { url } = await faultyProxy(t, (method, path) => {
+    if (method === 'POST' && path.endsWith('/start') && ++starts === 1) return 'lose-answer'
+    if (method === 'GET' && path.endsWith('/status') && ++polls === 1) return { status: 503 }
+    return 'forward'
+  })
+  const run = await loadtest(t, ['--url', url, '--duration', '4', '--users', '2', '--session-seconds', '3', '--json', ...ANY_LATENCY])
+  t.equal(run.code, 1, run.stderr)
+  const summary = JSON.parse(run.stdout) as LoadTestSummary
+  t.same(summary.failures.sort(), [
+    'requests without an answer: POST /api/v1/voice-sessions/start: 1 connection errors, 0 timeouts',
+    '5xx answers: GET /api/v1/voice-sessions/{room}/status: 503 × 1'
+  ].sort())
+  const { sessions } = summary
+  t.equal(sessions.found_by_check, 1, 'the lost start\'s session, found by GET /active')
+  t.equal(sessions.ended_by_cleanup, 1, 'and ended by the clean-up')
+  t.equal(sessions.left_behind, 0)
+  t.equal(sessions.started + sessions.found_by_check, sessions.ended + sessions.gone_before_end + sessions.left_behind)
+  t.match(route(summary, 'start').failures_sample, [/^no answer to loadtest-[0-9a-f]{6}-\d+-1: /])
+  t.same(await roomsOf(summary.run_id), [], 'LiveKit holds none of its rooms')
 })
 
 t.test('a p99 over --max-p99-ms fails the run (exit 1), which still ends every session', async (t) => {

@@ -10,10 +10,12 @@ import { ROUTES, RouteStats, type RouteKey, type SessionCounts } from './loadtes
  * start again, until the run's time is up; then the clean-up, which ends whatever is still live
  * and checks with GET /active, user by user, that nothing is left.
  *
- * The users are paced by the clock, not by the answers: autocannon (used by `npm run bench`) sends
- * each connection's next request as soon as the last one is answered, at best at whole requests
- * per second per connection, so it cannot wait 2 s between two polls of a session, nor tell which
- * route an answer belongs to. The requests go through one undici pool, one connection per user.
+ * The users are paced by the clock, not by the answers. autocannon (used by `npm run bench`) is not:
+ * each connection sends its next request as soon as the last is answered, its pacing is whole
+ * requests per second per connection (a `connectionRate` under 1 still sends one a second), a
+ * timeout moves a connection on to its next request (a status poll after a start that got no
+ * answer), and its latencies are not told apart by route. So the requests go through an undici
+ * pool (keep-alive connections shared by the users, at most 256), timed here.
  */
 
 /** How often a user polls its session's status, as an app's backend would. */
@@ -74,7 +76,7 @@ export class LoadTest {
   }
 
   interrupted: NodeJS.Signals | undefined
-  /** Seconds from the first request of the load to the last one answered. */
+  /** Seconds from the start of the load to the last user's last answer (the clean-up excluded). */
   loadSeconds = 0
 
   private readonly plan: LoadPlan
@@ -201,6 +203,7 @@ export class LoadTest {
       }
       if (!await this.pauseUntil(since + length)) return
       await this.call('active', user, 'GET', ROUTES.active.path)
+      if (this.interrupted !== undefined) return
       const ended = await this.call('end', user, 'DELETE', roomPath)
       if (ended.answered && ended.status === 200) {
         user.live.delete(room)

@@ -1,83 +1,357 @@
-import autocannon from 'autocannon'
-import Fastify from 'fastify'
-import fp from 'fastify-plugin'
-import { RoomServiceClient } from 'livekit-server-sdk'
-import { startLivekitServer } from '../scripts/livekit-server.js'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { dirname, resolve } from 'node:path'
+import { Redis } from 'ioredis'
+import { AccessToken, RoomServiceClient, TrackSource, type CreateOptions } from 'livekit-server-sdk'
+import { freePort, livekitServerBin, startLivekitServer, type RunningLivekit } from '../scripts/livekit-server.js'
+import { findRedisServer, startRedisServer, type RunningRedis } from '../scripts/redis-server.js'
 import { signHs256 } from '../scripts/user-jwt.js'
-import app from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { serverOptions } from '../src/server-options.js'
+import type { AgentType } from '../src/agent-types.js'
+import { mapLimited } from '../src/map-limited.js'
+import { newRoomName, ROOM_NAME_PREFIX } from '../src/room-name.js'
+import { sessionMetadata } from '../src/session-metadata.js'
+import { DEPARTURE_TIMEOUT_SECONDS, EMPTY_TIMEOUT_SECONDS, MAX_PARTICIPANTS } from '../src/sessions.js'
+import { measureCalls, measureHttp, type LoadOptions, type Measured } from './load.js'
+import { otherLoadMeter } from './cpu.js'
+import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun } from './report.js'
+import { residentBytes, sampleResidentMemory, startReplica, type Replica } from './service.js'
 
 /**
- * `npm run bench`: the service against a real livekit-server on loopback, measured with autocannon.
- * Prints requests per second and latency for each endpoint, with other users' rooms in LiveKit
- * (the cost of `active` grows with them until the session index lands).
+ * `npm run bench`: the built service against a real livekit-server on loopback, endpoint by
+ * endpoint, each beside the bare livekit-server-sdk making the calls that the seed plan's design
+ * makes for it (the floor), with other users' rooms in LiveKit and one or two replicas; prints the
+ * figures and writes them, with the machine and the targets, to BENCHMARKS.md.
+ * Knobs (environment): BENCH_SECONDS, BENCH_OTHER_ROOMS, BENCH_SETUPS, BENCH_CONNECTIONS, BENCH_OUT.
  */
 
-const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
-const OTHER_ROOMS = Number(process.env.BENCH_OTHER_ROOMS ?? 500)
-const CONNECTIONS = 10
+function fail (message: string): never {
+  console.error(`npm run bench: ${message}`)
+  process.exit(1)
+}
 
-const livekit = await startLivekitServer()
-const jwtSecret = 'a-bench-jwt-secret-of-at-least-32-bytes'
-const config = loadConfig({
-  env: false,
-  dotenv: false,
-  data: {
+function integers (name: string, fallback: string, min: number): number[] {
+  const raw = process.env[name] ?? fallback
+  const values = raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map(Number)
+  if (values.length === 0 || values.some((value) => !Number.isInteger(value) || value < min)) fail(`${name} must be integers >= ${min}, separated by commas (got "${raw}")`)
+  return [...new Set(values)].sort((a, b) => a - b)
+}
+
+function positive (name: string, fallback: number, { integer = false } = {}): number {
+  const value = Number(process.env[name] ?? fallback)
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) fail(`${name} must be a positive ${integer ? 'integer' : 'number'} (got "${process.env[name]}")`)
+  return value
+}
+
+const SETUPS = {
+  '1-memory': { label: '1 replica, memory', replicas: 1, redis: false },
+  '1-redis': { label: '1 replica, Redis', replicas: 1, redis: true },
+  '2-redis': { label: '2 replicas, Redis', replicas: 2, redis: true }
+} as const
+type SetupName = keyof typeof SETUPS
+
+const SECONDS = positive('BENCH_SECONDS', 3)
+const CONNECTIONS = positive('BENCH_CONNECTIONS', 16, { integer: true })
+const OTHER_ROOMS = integers('BENCH_OTHER_ROOMS', '0,1000', 0)
+const SETUP_NAMES = (process.env.BENCH_SETUPS ?? Object.keys(SETUPS).join(',')).split(',').map((name) => name.trim()) as SetupName[]
+for (const name of SETUP_NAMES) if (!(name in SETUPS)) fail(`BENCH_SETUPS must name some of ${Object.keys(SETUPS).join(', ')} (got "${name}")`)
+const OUT = process.env.BENCH_OUT ?? 'BENCHMARKS.md'
+
+/** LiveKit calls in flight while the bench seeds and clears rooms (not measured). */
+const SETUP_CALLS_AT_ONCE = 16
+/** Sessions the bench user holds while status and active are measured. */
+const OWN_SESSIONS = 3
+const BENCH_USER = 'bench-user'
+/** The users whose sessions start makes (one each) and end deletes: this and a number. */
+const STARTERS = 'bench-starter-'
+const FLOOR_USERS = 'bench-floor-'
+/** Every room the bench makes for itself starts with this; other users' rooms do not. */
+const BENCH_ROOMS = `${ROOM_NAME_PREFIX}bench-`
+const AGENT_TYPE: AgentType = 'workout'
+const JWT_SECRET = 'bench-jwt-secret-of-at-least-thirty-two-bytes'
+/** LIVEKIT_TOKEN_TTL_SECONDS's default, as the service's tokens have it. */
+const TOKEN_TTL_SECONDS = 21_600
+/** Uncounted load before each measurement. */
+const WARM_UP_SECONDS = 1
+/** Other users' rooms must outlive the whole run, nobody ever joining them. */
+const OTHER_ROOM_EMPTY_TIMEOUT_SECONDS = 86_400
+
+const load: LoadOptions = { connections: CONNECTIONS, seconds: SECONDS }
+const bearer = (sub: string) => `Bearer ${signHs256(JWT_SECRET, { sub, email: `${sub}@example.com` })}`
+/** The user a session room belongs to, from its name: `fitness-voice-{user}-{8 hex}`. */
+const ownerOf = (room: string) => room.slice(ROOM_NAME_PREFIX.length, -'-01234567'.length)
+/** Starts made in this run, floors' included: each by a user of its own. */
+let startsMade = 0
+
+/**
+ * Answers LiveKit's webhooks with 200 on the first replica's port while no replica listens there
+ * (seeding, floors, between runs), so that LiveKit is never busy retrying deliveries during a
+ * measurement.
+ */
+function webhookSink (port: number) {
+  const server = createServer((request, response) => {
+    request.resume()
+    request.on('end', () => response.end())
+  })
+  return {
+    async open (): Promise<void> {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve() })
+      })
+    },
+    async close (): Promise<void> {
+      if (!server.listening) return
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeAllConnections()
+      await closed
+    }
+  }
+}
+
+/** The options the service's start gives createRoom (src/sessions.ts), for a room of `userId`. */
+function sessionRoom (userId: string, name = newRoomName(userId)): CreateOptions {
+  return {
+    name,
+    metadata: JSON.stringify(sessionMetadata(userId, AGENT_TYPE, new Date())),
+    emptyTimeout: EMPTY_TIMEOUT_SECONDS,
+    departureTimeout: DEPARTURE_TIMEOUT_SECONDS,
+    maxParticipants: MAX_PARTICIPANTS,
+    agents: []
+  }
+}
+
+/** The participant token the service's start mints (src/livekit.ts), with the bare SDK. */
+async function participantToken (livekit: RunningLivekit, userId: string, room: string): Promise<string> {
+  const token = new AccessToken(livekit.apiKey, livekit.apiSecret, { identity: userId, name: `${userId}@example.com`, ttl: TOKEN_TTL_SECONDS })
+  token.addGrant({ roomJoin: true, room, canPublish: true, canPublishSources: [TrackSource.MICROPHONE], canSubscribe: true, canPublishData: true })
+  return await token.toJwt()
+}
+
+const startedAt = new Date()
+const loadBefore = loadAverage()
+const needsRedis = SETUP_NAMES.some((name) => SETUPS[name].redis)
+if (needsRedis && findRedisServer() === undefined) fail('BENCH_SETUPS names a Redis setup and redis-server is not installed (apt-get install redis-server)')
+console.log(`npm run bench: ${SECONDS} s per measurement at ${CONNECTIONS} connections; other rooms ${OTHER_ROOMS.join(', ')}; ${SETUP_NAMES.map((name) => SETUPS[name].label).join('; ')}. Load average ${loadBefore}.`)
+
+const ports = [await freePort(), await freePort()] as const
+const webhookUrl = `http://127.0.0.1:${ports[0]}/api/v1/livekit/webhook`
+const sink = webhookSink(ports[0])
+await sink.open()
+const apiKey = 'benchkey'
+const livekit = await startLivekitServer({ apiKey, extraConfig: `webhook: { api_key: ${apiKey}, urls: ["${webhookUrl}"] }` })
+let redis: RunningRedis | undefined
+let replicas: Replica[] = []
+// Generous: listRooms() at 10,000 rooms takes about a second alone, many times that 16 at once.
+const sdk = new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret, { requestTimeout: 120 })
+
+const rows: Measurement[] = []
+const setupRuns: SetupRun[] = []
+let otherRoomsMade = 0
+
+/** Deletes the rooms named, a few at a time; rooms already gone are fine. */
+async function deleteRooms (names: readonly string[]): Promise<void> {
+  await mapLimited(names, SETUP_CALLS_AT_ONCE, async (name) => { await sdk.deleteRoom(name).catch(() => {}) })
+}
+
+/** The rooms the bench made for itself (other users' rooms aside) whose names start with `prefix`. */
+async function benchRooms (prefix = BENCH_ROOMS): Promise<string[]> {
+  return (await sdk.listRooms()).map((room) => room.name).filter((name) => name.startsWith(prefix))
+}
+
+/** Other users' rooms, up to `count` in all, as the service would have made them. */
+async function seedOtherRooms (count: number): Promise<void> {
+  if (count <= otherRoomsMade) return
+  const started = performance.now()
+  const indexes = Array.from({ length: count - otherRoomsMade }, (_, i) => otherRoomsMade + i)
+  await mapLimited(indexes, SETUP_CALLS_AT_ONCE, async (i) => {
+    await sdk.createRoom({ ...sessionRoom(`other-user-${i}`), emptyTimeout: OTHER_ROOM_EMPTY_TIMEOUT_SECONDS })
+  })
+  otherRoomsMade = count
+  console.log(`\n${count.toLocaleString('en-US')} other users' rooms in LiveKit (${((performance.now() - started) / 1000).toFixed(1)} s to make ${indexes.length.toLocaleString('en-US')})`)
+}
+
+/**
+ * A measurement after WARM_UP_SECONDS of uncounted load (JIT, sockets, caches) when `warm`; at most
+ * `limit` calls in all, the warm-up's included (a quarter of them in the warm-up).
+ */
+async function afterWarmUp (warm: boolean, measure: (options: LoadOptions & { offset: number }) => Promise<Measured>, limit = Number.POSITIVE_INFINITY): Promise<Measured> {
+  let offset = 0
+  if (warm) {
+    const warmLimit = Number.isFinite(limit) ? Math.floor(limit / 4) : limit
+    if (warmLimit >= CONNECTIONS) {
+      const warmed = await measure({ ...load, seconds: WARM_UP_SECONDS, limit: warmLimit, offset })
+      offset = warmed.ok + warmed.failed
+    }
+  }
+  return await measure({ ...load, limit: limit - offset, offset })
+}
+
+async function flushRedis (url: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true })
+  try {
+    await client.connect()
+    await client.flushall()
+  } finally {
+    client.disconnect()
+  }
+}
+
+/** The bench process's SDK client is warmed up once per run, each service replica once per setup. */
+let floorsWarm = false
+
+/**
+ * One service setup with the other rooms LiveKit holds now: started, timed until ready, then each
+ * endpoint under load right after its floor (the bare SDK making the seed design's calls), so that
+ * both meet the same machine.
+ */
+async function measureSetup (name: SetupName, otherRooms: number): Promise<void> {
+  const setup = SETUPS[name]
+  const warmFloors = !floorsWarm
+  floorsWarm = true
+  const authorization = bearer(BENCH_USER)
+  const env: Record<string, string> = {
     LIVEKIT_URL: livekit.url,
     LIVEKIT_API_KEY: livekit.apiKey,
     LIVEKIT_API_SECRET: livekit.apiSecret,
-    JWT_SECRET: jwtSecret,
+    JWT_SECRET,
     LOG_LEVEL: 'warn',
-    // The bench is two users making thousands of calls: limits and overload protection would measure themselves.
-    START_RATE_LIMIT: '1000000/minute',
-    API_RATE_LIMIT: '1000000/minute',
-    MAX_SESSIONS_PER_USER: 1000000,
-    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: 0
+    // Status and active are one user's calls, far above a user's default 600/minute: the limiter
+    // still counts each of them (in Redis for the Redis setups), it refuses none.
+    API_RATE_LIMIT: '1000000/second'
   }
-})
-const server = Fastify(serverOptions(config))
-await server.register(fp(app), { config })
-const base = await server.listen({ host: '127.0.0.1', port: 0 })
+  if (setup.redis) {
+    redis ??= await startRedisServer()
+    await flushRedis(redis.url)
+    env.REDIS_URL = redis.url
+  }
+  const otherLoad = otherLoadMeter(ourProcesses)
+  await sink.close()
+  replicas = await Promise.all(ports.slice(0, setup.replicas).map(async (port) => await startReplica({ port, env, authorization })))
+  const origins = replicas.map((replica) => replica.origin)
+  const pids = replicas.map((replica) => replica.pid)
+  const idleRssBytes = pids.map(residentBytes)
 
-const rooms = new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret)
-for (let i = 0; i < OTHER_ROOMS; i += 50) {
-  await Promise.all(Array.from({ length: Math.min(50, OTHER_ROOMS - i) }, (_, j) =>
-    rooms.createRoom({ name: `bench-other-${i + j}`, metadata: JSON.stringify({ user_id: `other-${i + j}` }) })))
+  const own: string[] = []
+  for (let i = 0; i < OWN_SESSIONS; i++) {
+    const response = await fetch(`${origins[0]}/api/v1/voice-sessions/start`, { method: 'POST', headers: { authorization } })
+    if (!response.ok) throw new Error(`starting the bench user's session failed: ${response.status} ${await response.text()}`)
+    own.push((await response.json() as { room_name: string }).room_name)
+  }
+  const ownRoom = own[0] as string
+
+  let rssBytes = pids.map(() => 0)
+  /** The service under load, its replicas' memory sampled meanwhile. */
+  async function underLoad (measure: () => Promise<Measured>): Promise<Measured> {
+    const memory = sampleResidentMemory(pids)
+    try {
+      return await measure()
+    } finally {
+      rssBytes = memory.stop().map((bytes, i) => Math.max(bytes, rssBytes[i] as number))
+    }
+  }
+  const floor: Partial<Record<Endpoint, Measured>> = {}
+  const service: Partial<Record<Endpoint, Measured>> = {}
+  const reads = { urls: origins, headers: { authorization } }
+
+  floor.status = await afterWarmUp(warmFloors, async (options) => await measureCalls(async () => await sdk.listRooms([ownRoom]), options))
+  service.status = await underLoad(async () => await afterWarmUp(true, async (options) =>
+    await measureHttp({ ...reads, ...options, method: 'GET', path: `/api/v1/voice-sessions/${ownRoom}/status` })))
+
+  floor.active = await afterWarmUp(warmFloors, async (options) => await measureCalls(async () => await sdk.listRooms(), options))
+  service.active = await underLoad(async () => await afterWarmUp(true, async (options) =>
+    await measureHttp({ ...reads, ...options, method: 'GET', path: '/api/v1/voice-sessions/active' })))
+
+  // Each start is another user's (as starts come from many users), within START_RATE_LIMIT and
+  // MAX_SESSIONS_PER_USER; the floor makes the same rooms for as many users. Each end deletes a room
+  // its start made (in the warm-up too), once, as its owner. The floor's rooms are gone before the
+  // service starts any, so that both start with the same rooms in LiveKit.
+  const floorRooms: string[] = []
+  floor.start = await afterWarmUp(warmFloors, async (options) => await measureCalls(async () => {
+    const user = `${FLOOR_USERS}${startsMade++}`
+    const room = sessionRoom(user)
+    await sdk.createRoom(room)
+    floorRooms.push(room.name as string)
+    await participantToken(livekit, user, room.name as string)
+  }, options))
+  floor.end = await afterWarmUp(warmFloors, async (options) =>
+    await measureCalls(async (i) => { await sdk.deleteRoom(floorRooms[options.offset + i] as string) }, options), floorRooms.length)
+  await deleteRooms(await benchRooms(`${ROOM_NAME_PREFIX}${FLOOR_USERS}`))
+
+  service.start = await underLoad(async () => await afterWarmUp(true, async (options) => await measureHttp({
+    ...options,
+    urls: origins,
+    method: 'POST',
+    path: '/api/v1/voice-sessions/start',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ agent_type: AGENT_TYPE }),
+    each: () => ({ headers: { authorization: bearer(`${STARTERS}${startsMade++}`) } })
+  })))
+  const started = await benchRooms(`${ROOM_NAME_PREFIX}${STARTERS}`)
+  service.end = await underLoad(async () => await afterWarmUp(true, async (options) => await measureHttp({
+    ...options,
+    // autocannon wants at least one request per connection.
+    connections: Math.max(1, Math.min(options.connections, options.limit ?? 0)),
+    limit: Math.max(1, options.limit ?? 0),
+    urls: origins,
+    method: 'DELETE',
+    path: '/api/v1/voice-sessions/fitness-voice-none-00000000',
+    headers: {},
+    each: (i) => {
+      const room = started[options.offset + i]
+      return room === undefined ? {} : { path: `/api/v1/voice-sessions/${room}`, headers: { authorization: bearer(ownerOf(room)) } }
+    }
+  }), started.length))
+
+  const otherCores = otherLoad.stop()
+  const ready = { listeningMs: replicas.map((replica) => replica.listeningMs), indexedMs: replicas.map((replica) => replica.indexedMs) }
+  await Promise.all(replicas.map(async (replica) => await replica.server.kill()))
+  replicas = []
+  await sink.open()
+  await deleteRooms(await benchRooms())
+
+  const measured = ENDPOINTS.map((endpoint) => ({ otherRooms, setup: setup.label, endpoint, service: service[endpoint] as Measured, floor: floor[endpoint] as Measured }))
+  const run = { otherRooms, setup: setup.label, ...ready, idleRssBytes, rssBytes, otherCores }
+  rows.push(...measured)
+  setupRuns.push(run)
+  console.log(`\n${consoleTable(measured)}\n${setupTable([run])}`)
 }
 
-const authorization = `Bearer ${signHs256(jwtSecret, { sub: 'bench-user', email: 'bench@example.com' })}`
-const started = await fetch(`${base}/api/v1/voice-sessions/start`, { method: 'POST', headers: { authorization } })
-const { room_name: roomName } = await started.json() as { room_name: string }
-
-// Another user starts sessions, so that the bench user has one session among many rooms.
-const starter = `Bearer ${signHs256(jwtSecret, { sub: 'bench-starter' })}`
-const scenarios = [
-  { name: 'POST /voice-sessions/start', method: 'POST' as const, path: '/api/v1/voice-sessions/start', as: starter },
-  { name: 'GET  /voice-sessions/{room}/status', method: 'GET' as const, path: `/api/v1/voice-sessions/${roomName}/status` },
-  { name: 'GET  /voice-sessions/active', method: 'GET' as const, path: '/api/v1/voice-sessions/active' },
-  { name: 'GET  /voice-sessions/active without JWT (401)', method: 'GET' as const, path: '/api/v1/voice-sessions/active', as: '' }
-]
-
-console.log(`livekit-server on loopback, ${CONNECTIONS} connections, ${DURATION_SECONDS} s each\n`)
-console.log('endpoint'.padEnd(48), 'req/s'.padStart(8), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'non-2xx'.padStart(8))
-for (const scenario of scenarios) {
-  const result = await autocannon({
-    url: `${base}${scenario.path}`,
-    method: scenario.method,
-    headers: scenario.as === '' ? {} : { authorization: scenario.as ?? authorization },
-    connections: CONNECTIONS,
-    duration: DURATION_SECONDS
-  })
-  console.log(
-    scenario.name.padEnd(48),
-    result.requests.average.toFixed(0).padStart(8),
-    String(result.latency.p50).padStart(8),
-    String(result.latency.p99).padStart(8),
-    String(result.non2xx).padStart(8)
-  )
+/** The processes of this run besides the bench itself, for otherLoadMeter. */
+function ourProcesses (): number[] {
+  return [livekit.process.pid, redis?.server.process.pid, ...replicas.map((replica) => replica.pid)].filter((pid) => pid !== undefined)
 }
 
-console.log(`\nLiveKit held ${(await rooms.listRooms()).length} rooms at the end; \`active\` lists them all on every call.`)
-await server.close()
-await livekit.stop()
+let finished = false
+try {
+  for (const otherRooms of OTHER_ROOMS) {
+    await seedOtherRooms(otherRooms)
+    for (const name of SETUP_NAMES) await measureSetup(name, otherRooms)
+  }
+  // All the rooms the bench made; LiveKit and Redis are stopped below in any case.
+  await deleteRooms((await sdk.listRooms()).map((room) => room.name))
+  finished = true
+} finally {
+  await Promise.all(replicas.map(async (replica) => await replica.server.kill()))
+  await sink.close()
+  await livekit.stop()
+  await redis?.stop()
+}
+
+if (finished) {
+  const report: Report = {
+    machine: describeMachine(livekitServerBin, needsRedis ? findRedisServer() : undefined),
+    settings: `BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_OTHER_ROOMS=${OTHER_ROOMS.join(',')} BENCH_SETUPS=${SETUP_NAMES.join(',')}`,
+    startedAt,
+    seconds: (Date.now() - startedAt.getTime()) / 1000,
+    loadBefore,
+    loadAfter: loadAverage(),
+    rows,
+    setups: setupRuns
+  }
+  console.log(`\n${verdictTable(verdicts(rows, setupRuns))}`)
+  if (OUT !== '') {
+    mkdirSync(dirname(resolve(OUT)), { recursive: true })
+    writeFileSync(resolve(OUT), markdown(report))
+    console.log(`\nWritten to ${OUT}.`)
+  }
+}

@@ -45,9 +45,19 @@ export const DevConfigSchema = Type.Object({
 
 export type DevConfig = Static<typeof DevConfigSchema>
 
+/** What a user JWT is signed with, and nothing else of the dev set-up (for scripts that call any service: `npm run loadtest`). */
+export const UserTokenConfigSchema = Type.Pick(DevConfigSchema, ['JWT_SECRET', 'JWT_AUDIENCE', 'JWT_ISSUER'])
+
+export type UserTokenConfig = Static<typeof UserTokenConfigSchema>
+
 /** The dev configuration, validated; throws one Error naming every bad key. Reads `.env` in the working directory. */
 export function loadDevConfig (): DevConfig {
   return loadEnv(DevConfigSchema)
+}
+
+/** JWT_SECRET (or JWT_SECRET_FILE), JWT_AUDIENCE and JWT_ISSUER as `loadDevConfig` reads them; the other dev keys are not read. */
+export function loadUserTokenConfig (): UserTokenConfig {
+  return loadEnv(UserTokenConfigSchema)
 }
 
 /** An address to reach a server listening on `host` from this machine: loopback for a wildcard. */
@@ -73,7 +83,7 @@ export interface UserTokenOptions {
  * `iss` when it checks them. Throws when it cannot be: JWT_SECRET is a public key (tokens come
  * from the app's auth service then), or `sub` is not a user id the service takes.
  */
-export function devUserToken (config: DevConfig, options: UserTokenOptions): string {
+export function devUserToken (config: UserTokenConfig, options: UserTokenOptions): string {
   if (isPem(config.JWT_SECRET)) {
     throw new Error('JWT_SECRET is a PEM public key: tokens for it are signed with the private key, by the app\'s auth service; these scripts sign HS256 only')
   }

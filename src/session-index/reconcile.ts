@@ -11,6 +11,8 @@ import type { IndexedSession, SessionStore } from './session-store.js'
 export const RECONCILE_BATCH = 100
 /** Participant lists read at once by the reconcile, so that it never swamps LiveKit. */
 export const RECONCILE_READS_AT_ONCE = 4
+/** Index writes in flight at once while rebuilding (ioredis pipelines them on its one connection). */
+const REBUILD_WRITES_AT_ONCE = 64
 
 export interface ReconcilerOptions {
   store: SessionStore
@@ -67,18 +69,26 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     return { checked: names.length, closed }
   }
 
+  /**
+   * Indexes every session LiveKit holds, as not yet confirmed (their people are unknown): reads of
+   * them go to LiveKit until the participant reads that follow, in the background, confirm them.
+   * So a replica is ready once the sessions are known, whatever their number.
+   */
   async function rebuild (): Promise<void> {
-    const at = now()
+    const unconfirmed = now() - intervalMs
     const sessions = (await livekit.rooms.listRooms()).flatMap((room) => {
       const metadata = parseSessionMetadata(room.metadata)
       return metadata === undefined ? [] : [{ roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }]
     })
-    const added: string[] = []
-    for (const session of sessions) {
-      if (await store.add(session, at)) added.push(session.roomName)
-    }
-    await mapLimited(added, RECONCILE_READS_AT_ONCE, readParticipants)
+    const added = (await mapLimited(sessions, REBUILD_WRITES_AT_ONCE, async (session) =>
+      await store.add(session, unconfirmed) ? session.roomName : undefined)).filter((name) => name !== undefined)
     log.info({ sessions: added.length }, 'session index rebuilt from LiveKit')
+    // In the background, never failing: a session whose people were not read (its room closed meanwhile,
+    // LiveKit away) stays unconfirmed, so read from LiveKit when asked for, until the reconcile.
+    mapLimited(added, RECONCILE_READS_AT_ONCE, async (roomName) => {
+      if (job.stopped()) return
+      await readParticipants(roomName).catch((err: unknown) => { log.debug({ err, roomName }, 'session index: the people of a rebuilt session were not read') })
+    })
   }
 
   /**

@@ -63,6 +63,31 @@ t.test('a restarted replica rebuilds its index from LiveKit once: sessions start
   t.same(listed.sessions.map((s: { room_name: string }) => s.room_name), [started.room_name])
 })
 
+t.test('after a restart, people already in sessions are counted at once, and the index confirms them by itself', async (t) => {
+  const before = await service({ RECONCILE_INTERVAL_MS: 600_000 })
+  const startWithPerson = async (sub: string): Promise<{ room_name: string }> => {
+    const session = (await before.app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: bearer(userToken(before.app, sub)) })).json()
+    await joinRoom(t, livekit.url, session.token)
+    await waitFor(async () => (await rooms.listParticipants(session.room_name)).length === 1 ? true : undefined)
+    return session
+  }
+  const ivy = await startWithPerson('ivy')
+  const jon = await startWithPerson('jon')
+  await before.app.close()
+  const after = await service({ RECONCILE_INTERVAL_MS: 600_000 })
+  // Rebuilt, its people maybe not read yet: the answer is LiveKit's then.
+  t.match((await get(after.app, `/api/v1/voice-sessions/${ivy.room_name}/status`, 'ivy')).json(), { active: true, participants: 1 })
+  // Untouched by any request: the rebuild's own participant reads confirm it, and it is answered from the index.
+  const confirmed = await waitFor(async () => {
+    const entry = await after.app.sessionIndex.store.get(jon.room_name)
+    return entry !== undefined && Date.now() - entry.checkedAtMs < 600_000 ? entry : undefined
+  }, { tries: 50, intervalMs: 100 })
+  t.equal(confirmed.participants.length, 1)
+  after.calls.length = 0
+  t.match((await get(after.app, `/api/v1/voice-sessions/${jon.room_name}/status`, 'jon')).json(), { active: true, participants: 1 })
+  t.same(after.calls, [], 'from the index, with no LiveKit call')
+})
+
 t.test('active and status cost no LiveKit call while the index is current, however many other rooms LiveKit holds', async (t) => {
   // Long enough that no confirmation ages during the test.
   const { app, calls } = await service({ RECONCILE_INTERVAL_MS: 600_000 })

@@ -11,6 +11,8 @@ declare module 'fastify' {
 /**
  * One Redis connection for the whole service when REDIS_URL is set. A command fails (and the
  * request answers 503) rather than waiting long while Redis is away; the client reconnects by itself.
+ * The service starts without waiting for Redis (a Redis that starts later, restarts or refuses the
+ * first connection is no crash): /ready answers 503 until it is reachable.
  * https://github.com/redis/ioredis
  */
 export default fp(async function redisPlugin (fastify) {
@@ -19,11 +21,13 @@ export default fp(async function redisPlugin (fastify) {
     fastify.decorate('redis', undefined)
     return
   }
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: true })
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000 })
   redis.on('error', (err) => { fastify.log.warn({ err: { message: err.message } }, 'Redis connection error') })
-  await redis.connect()
+  redis.on('ready', () => { fastify.log.info('Redis connected') })
   fastify.decorate('redis', redis)
   fastify.addHook('onClose', async () => {
-    await redis.quit().catch(() => { redis.disconnect() })
+    // QUIT would wait in the offline queue for a Redis that is away.
+    if (redis.status === 'ready') await redis.quit().catch(() => { redis.disconnect() })
+    else redis.disconnect()
   })
 }, { name: 'redis', dependencies: ['config'] })

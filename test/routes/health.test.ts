@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
@@ -53,6 +54,27 @@ t.test('/ready follows Redis when REDIS_URL is set', { skip: redisMissing() ?? f
   })
   t.match(down, { status: 'not_ready', checks: { livekit: 'ok', redis: /^Redis is unreachable/ } })
   redis = await startRedisServer({ port: redisPort })
+  const up = await until(async () => {
+    const answer = await app.inject({ method: 'GET', url: '/ready' })
+    return answer.statusCode === 200 ? answer.json() : undefined
+  }, 200)
+  t.same(up, { status: 'ready', checks: { livekit: 'ok', redis: 'ok' } })
+})
+
+t.test('a Redis that is away at start-up, or refuses the connection, is no crash: /ready is 503 until Redis answers', { skip: redisMissing() ?? false }, async (t) => {
+  const livekit = await startLivekit(t)
+  const redisPort = await freePort()
+  // First a server that answers as a protected-mode Redis does, and hangs up.
+  const refusing = createServer((socket) => { socket.end('-DENIED Redis is running in protected mode\r\n', () => socket.destroy()) })
+  await new Promise<void>((resolve) => refusing.listen(redisPort, '127.0.0.1', resolve))
+  const app = await build(t, { LIVEKIT_URL: livekit.url, LIVEKIT_API_KEY: livekit.apiKey, LIVEKIT_API_SECRET: livekit.apiSecret, REDIS_URL: `redis://127.0.0.1:${redisPort}` })
+  t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
+  const down = await app.inject({ method: 'GET', url: '/ready' })
+  t.equal(down.statusCode, 503)
+  t.match(down.json(), { status: 'not_ready', checks: { livekit: 'ok', redis: /^Redis is unreachable/ } })
+  await new Promise((resolve) => refusing.close(resolve))
+  const redis = await startRedisServer({ port: redisPort })
+  t.teardown(async () => { await redis.stop() })
   const up = await until(async () => {
     const answer = await app.inject({ method: 'GET', url: '/ready' })
     return answer.statusCode === 200 ? answer.json() : undefined

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The service's container, end to end, as CI runs it (.ci/run calls this as one bounded step):
-#   1. podman, runc and debootstrap, installed with apt-get when missing (as root);
+#   1. podman, runc and debootstrap, installed with apt-get when missing (as root); compose.yaml
+#      read by podman-compose (pinned, from PyPI, into .cache/) `config`;
 #   2. the local base image, scripts/container-base.sh (kept between runs on one machine);
 #   3. the service image: the Containerfile's default target, podman build --format docker with
 #      --runtime runc and both --ulimit flags; checked to run as a non-root user, to carry its
@@ -26,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BASE_IMAGE=localhost/node-base:24
+PODMAN_COMPOSE_VERSION=1.6.0
 LOADTEST_DURATION=${LOADTEST_DURATION:-20}
 LOADTEST_USERS=${LOADTEST_USERS:-50}
 ULIMIT_FLAGS='--ulimit nofile=20000:20000 --ulimit nproc=32768:32768'
@@ -111,6 +113,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   step 600 "apt-get install podman runc debootstrap (missing: ${missing[*]})" \
     env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap
 fi
+
+# compose.yaml read by podman-compose (pinned, from PyPI: Debian's 1.0.3 has no `config`); the
+# compose test (npm test) uses the same one.
+compose_venv=.cache/podman-compose-$PODMAN_COMPOSE_VERSION
+if [ ! -x "$compose_venv/bin/podman-compose" ]; then
+  step 300 "podman-compose $PODMAN_COMPOSE_VERSION into $compose_venv" \
+    bash -c 'python3 -m venv "$1" && "$1/bin/pip" install -q "podman-compose==$2"' _ "$compose_venv" "$PODMAN_COMPOSE_VERSION"
+fi
+step 60 'podman-compose config: compose.yaml' "$compose_venv/bin/podman-compose" -f compose.yaml config
 
 step 900 "base image $BASE_IMAGE (scripts/container-base.sh)" bash scripts/container-base.sh
 

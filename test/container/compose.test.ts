@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse, stringify } from 'yaml'
@@ -72,7 +72,9 @@ function composeConfig (command: string, args: string[]): { status: number | nul
   return { status: run.status, output: `${run.stdout}${run.stderr}` }
 }
 
-const podmanCompose = composeConfig('podman-compose', [])
+// The pinned one scripts/container-ci.sh installs (CI runs it before the tests), else the PATH's.
+const pinnedPodmanCompose = join(root, '.cache', 'podman-compose-1.6.0', 'bin', 'podman-compose')
+const podmanCompose = composeConfig(existsSync(pinnedPodmanCompose) ? pinnedPodmanCompose : 'podman-compose', [])
 // Debian 12's podman-compose (1.0.3) has no `config` command (and cannot run a network_mode).
 const podmanComposeSkip = podmanCompose === undefined
   ? 'podman-compose is not installed'

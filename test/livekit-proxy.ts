@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createTcpServer, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 
@@ -44,4 +45,17 @@ export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 
     })
   })
   return { url, calls }
+}
+
+/** A server that accepts connections and never answers (a hung LiveKit): its port, and the connections it took. */
+export async function silentServer (t: Test): Promise<{ port: number, sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>()
+  const silent = createTcpServer((socket) => { sockets.add(socket) })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    silent.close()
+  })
+  const address = silent.address()
+  return { port: typeof address === 'object' && address !== null ? address.port : 0, sockets }
 }

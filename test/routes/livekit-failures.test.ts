@@ -1,10 +1,9 @@
-import { createServer, type Socket } from 'node:net'
 import { RoomServiceClient } from 'livekit-server-sdk'
 import t from 'tap'
 import { sessionMetadata } from '../../src/session-metadata.js'
 import { freePort } from '../../scripts/livekit-server.js'
 import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
-import { httpServer, recordingProxy } from '../livekit-proxy.js'
+import { httpServer, recordingProxy, silentServer } from '../livekit-proxy.js'
 
 const ROUTES = [
   ['POST', '/api/v1/voice-sessions/start'],
@@ -77,15 +76,7 @@ t.test('a session the index does not know is read from LiveKit: who is in it onl
 })
 
 t.test('LiveKit accepting connections but never answering: 504 after the configured timeout, never a hang', async (t) => {
-  const sockets = new Set<Socket>()
-  const silent = createServer((socket) => { sockets.add(socket) })
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy()
-    silent.close()
-  })
-  const address = silent.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const { port, sockets } = await silentServer(t)
   const app = await build(t, { LIVEKIT_URL: `ws://127.0.0.1:${port}`, LIVEKIT_REQUEST_TIMEOUT_MS: 300 })
   const alice = bearer(userToken(app, 'alice'))
   for (const [method, url] of ROUTES) {

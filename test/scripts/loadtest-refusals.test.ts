@@ -1,28 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { build } from '../helper.js'
-import { runScript, scriptEnv, tsxArgs } from './run-script.js'
+import { loadtest, SECRET } from './loadtest-runner.js'
 
 /** `npm run loadtest` refusing to run: bad arguments (exit 2), and a service it cannot load (exit 1), before any load. */
-
-const SECRET = 'loadtest-test-secret-of-at-least-32-bytes'
 
 // Only the JWT check is reached: no LiveKit call is made.
 const app = await build(t, { JWT_SECRET: SECRET })
 const serviceUrl = await app.listen({ host: '127.0.0.1', port: 0 })
-
-/** A folder with no .env to run the script in, so that the machine's .env changes nothing. */
-async function folder (t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'loadtest-test-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
-
-async function loadtest (t: Test, args: string[], env: Record<string, string> = { JWT_SECRET: SECRET }) {
-  return await runScript(t, process.execPath, tsxArgs('scripts/loadtest.ts', args), { env: scriptEnv(env), cwd: await folder(t) })
-}
 
 t.test('refused before any load: the service does not take its JWTs, or cannot be reached; exit 1, nothing on stdout', async (t) => {
   const [wrongSecret, nobody] = await Promise.all([

@@ -1,8 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises'
 import { request as httpRequest, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { RoomServiceClient } from 'livekit-server-sdk'
@@ -11,7 +8,8 @@ import type { LoadTestSummary } from '../../scripts/loadtest-report.js'
 import { pollUntil } from '../clients.js'
 import { build, buildWithLivekit, livekitConfig } from '../helper.js'
 import { httpServer } from '../livekit-proxy.js'
-import { runScript, scriptEnv, startScript, tsxArgs } from './run-script.js'
+import { loadtest, scriptFolder, SECRET } from './loadtest-runner.js'
+import { scriptEnv, startScript, tsxArgs } from './run-script.js'
 
 /**
  * `npm run loadtest` run as a child process against the service listening on loopback, with a
@@ -19,7 +17,6 @@ import { runScript, scriptEnv, startScript, tsxArgs } from './run-script.js'
  * reports is checked against what the service counted (its /metrics) and what LiveKit holds.
  */
 
-const SECRET = 'loadtest-test-secret-of-at-least-32-bytes'
 // The service's own defaults (the test helper lifts them): the mix must stay within them.
 const DEFAULT_LIMITS = { START_RATE_LIMIT: '10/minute', API_RATE_LIMIT: '600/minute', MAX_SESSIONS_PER_USER: 3 }
 // Latency is not what these tests judge: a busy test machine must not fail them (the bound has a test of its own).
@@ -28,17 +25,6 @@ const ANY_LATENCY = ['--max-p99-ms', '600000']
 const { app, livekit } = await buildWithLivekit(t, { JWT_SECRET: SECRET, ...DEFAULT_LIMITS })
 const serviceUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
 const rooms = new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret)
-
-/** A folder with no .env to run the script in, so that the machine's .env changes nothing. */
-async function folder (t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'loadtest-test-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
-
-async function loadtest (t: Test, args: string[], env: Record<string, string> = { JWT_SECRET: SECRET }) {
-  return await runScript(t, process.execPath, tsxArgs('scripts/loadtest.ts', args), { env: scriptEnv(env), cwd: await folder(t) })
-}
 
 /** The LiveKit rooms of one run's users. */
 async function roomsOf (runId: string): Promise<string[]> {
@@ -141,7 +127,7 @@ t.test('a short run at the default limits: every route answered 200, the counts 
 t.test('SIGINT mid-run (twice, as npm and tsx pass one Ctrl-C on): the load stops, the clean-up ends every session, exit 130', async (t) => {
   const script = startScript(t, process.execPath, tsxArgs('scripts/loadtest.ts', ['--url', serviceUrl, '--duration', '120', '--users', '4', '--session-seconds', '8', '--json', ...ANY_LATENCY]), {
     env: scriptEnv({ JWT_SECRET: SECRET }),
-    cwd: await folder(t),
+    cwd: await scriptFolder(t),
     name: 'npm run loadtest'
   })
   const runId = (await pollUntil(async () => /run ([0-9a-f]{6}):/.exec(script.stderr())?.[1], (id) => id !== undefined, { tries: 300 }))
@@ -172,7 +158,7 @@ t.test('a second Ctrl-C during the clean-up exits at once, naming the sessions t
   const { url: proxy, held } = await faultyProxy(t, (method) => method === 'DELETE' ? 'hold' : 'forward')
   const script = startScript(t, process.execPath, tsxArgs('scripts/loadtest.ts', ['--url', proxy, '--duration', '120', '--users', '3', '--session-seconds', '8', ...ANY_LATENCY]), {
     env: scriptEnv({ JWT_SECRET: SECRET }),
-    cwd: await folder(t),
+    cwd: await scriptFolder(t),
     name: 'npm run loadtest'
   })
   const runId = (await pollUntil(async () => /run ([0-9a-f]{6}):/.exec(script.stderr())?.[1], (id) => id !== undefined, { tries: 300 }))

@@ -1,10 +1,9 @@
-import { createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { freePort } from '../../scripts/livekit-server.js'
 import { createLivekit, type Livekit } from '../../src/livekit.js'
 import { createMetrics, type Metrics } from '../../src/metrics.js'
 import { startLivekit } from '../helper.js'
-import { httpServer } from '../livekit-proxy.js'
+import { httpServer, silentServer } from '../livekit-proxy.js'
 
 /** Every LiveKit call timed into `livekit_request_duration_seconds`, by operation and the kind of its outcome. */
 
@@ -66,15 +65,8 @@ t.test('failures are counted by kind: wrong credentials, LiveKit failing, unreac
   await t.rejects(unreachable.client.rooms.createRoom({ name: 'x' }))
   t.same(await counted(unreachable.metrics), { 'CreateRoom unavailable': 1 })
 
-  const sockets = new Set<Socket>()
-  const silent = createServer((socket) => { sockets.add(socket) })
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy()
-    silent.close()
-  })
-  const address = silent.address()
-  const timedOut = timedClient(t, { url: `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`, requestTimeoutMs: 200 })
+  const silent = await silentServer(t)
+  const timedOut = timedClient(t, { url: `ws://127.0.0.1:${silent.port}`, requestTimeoutMs: 200 })
   await t.rejects(timedOut.client.rooms.deleteRoom('x'))
   t.same(await counted(timedOut.metrics), { 'DeleteRoom timeout': 1 })
 })

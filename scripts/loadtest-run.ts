@@ -175,7 +175,7 @@ export class LoadTest {
     if (startAt >= loadEnd || !await this.pauseUntil(startAt)) return
     while (performance.now() < loadEnd && this.interrupted === undefined) {
       user.started = true
-      const started = await this.call('start', user, 'POST', ROUTES.start.path, { agent_type: 'general' })
+      const started = await this.call('start', user, { body: { agent_type: 'general' } })
       const room = started.answered && started.status === 200 ? roomOf(started.body) : undefined
       if (room === undefined) {
         // Refused (a limit) or failed: a real client waits before it tries again.
@@ -187,13 +187,12 @@ export class LoadTest {
       this.sessions.started++
       user.live.add(room)
       const since = performance.now()
-      const roomPath = `/api/v1/voice-sessions/${encodeURIComponent(room)}`
       // Its length, or until the time of its first poll after the run's end; polled every 2 s before that.
       const length = Math.min(this.plan.sessionMs, Math.max(0, Math.ceil((loadEnd - since) / POLL_INTERVAL_MS)) * POLL_INTERVAL_MS)
       let gone = false
       for (let poll = 1; poll * POLL_INTERVAL_MS < length; poll++) {
         if (!await this.pauseUntil(since + poll * POLL_INTERVAL_MS)) return
-        const status = await this.call('status', user, 'GET', `${roomPath}/status`)
+        const status = await this.call('status', user, { room })
         if (status.answered && status.status === 404) { gone = true; break }
       }
       if (gone) {
@@ -202,9 +201,9 @@ export class LoadTest {
         continue
       }
       if (!await this.pauseUntil(since + length)) return
-      await this.call('active', user, 'GET', ROUTES.active.path)
+      await this.call('active', user)
       if (this.interrupted !== undefined) return
-      const ended = await this.call('end', user, 'DELETE', roomPath)
+      const ended = await this.call('end', user, { room })
       if (ended.answered && ended.status === 200) {
         user.live.delete(room)
         this.sessions.endedByUsers++
@@ -240,7 +239,7 @@ export class LoadTest {
     const inTime = () => performance.now() < until
     const end = async (user: VirtualUser, room: string): Promise<void> => {
       if (!inTime()) return
-      const ended = await this.call('cleanup_end', user, 'DELETE', `/api/v1/voice-sessions/${encodeURIComponent(room)}`)
+      const ended = await this.call('cleanup_end', user, { room })
       if (!ended.answered || (ended.status !== 200 && ended.status !== 404)) return
       user.live.delete(room)
       if (ended.status === 200) this.sessions.endedByCleanup++
@@ -255,7 +254,7 @@ export class LoadTest {
       if (round > 0) await sleep(CHECK_PAUSE_MS)
       const again: VirtualUser[] = []
       await mapLimited(pending, CLEANUP_CONCURRENCY, async (user) => {
-        const checked = inTime() ? await this.call('check', user, 'GET', ROUTES.active.path) : undefined
+        const checked = inTime() ? await this.call('check', user) : undefined
         const rooms = checked?.answered === true && checked.status === 200 ? roomsOf(checked.body) : undefined
         if (rooms === undefined) { again.push(user); return }
         if (rooms.length === 0) {
@@ -278,15 +277,16 @@ export class LoadTest {
     this.sessions.leftBehind = pending.flatMap((user) => [...user.live])
   }
 
-  /** One request, counted under `route`: its answer (status, JSON body, Retry-After) or that none came. */
-  private async call (route: RouteKey, user: VirtualUser, method: 'GET' | 'POST' | 'DELETE', path: string, body?: object): Promise<Outcome> {
+  /** One request of `route` (its method and path, for `room`), counted under it: its answer (status, JSON body, Retry-After) or that none came. */
+  private async call (route: RouteKey, user: VirtualUser, { room = '', body }: { room?: string, body?: object } = {}): Promise<Outcome> {
+    const { method, path } = ROUTES[route]
     const stats = this.stats[route]
     stats.requests++
     const requestId = `${user.sub}-${++user.requests}`
     const began = performance.now()
     try {
       const response = await this.pool.request({
-        path: `${this.prefix}${path}`,
+        path: `${this.prefix}${path.replace('{room}', encodeURIComponent(room))}`,
         method,
         headers: {
           authorization: user.authorization,

@@ -18,7 +18,7 @@ import {
   type RemoteParticipant,
   type Room
 } from '@livekit/rtc-node'
-import { DEFAULT_AGENT_TYPE, isAgentType, type AgentType } from '../src/agent-types.js'
+import { DEFAULT_AGENT_TYPE, isAgentType, type AgentType } from '#agents/agent-types.js'
 import { loadAgentConfig, type AgentConfig } from './config.js'
 import { beepCycle, repeatCycle } from './tone.js'
 

@@ -1,10 +1,10 @@
 import { RoomServiceClient } from 'livekit-server-sdk'
 import { startLivekitServer } from '../scripts/livekit-server.js'
-import { createLivekitApi, ROOM_TOKENS_KEPT } from '../src/livekit-api.js'
+import { createLivekitApi, ROOM_TOKENS_KEPT } from '#livekit/api.js'
 
 /**
  * `npx tsx bench/livekit-calls.ts`: this process's CPU time per LiveKit server-API call, through
- * livekit-server-sdk and through src/livekit-api.ts, against a real livekit-server on loopback.
+ * livekit-server-sdk and through src/livekit/api.ts, against a real livekit-server on loopback.
  * CPU time (process.cpuUsage), not wall time: LiveKit's own work runs in its process and is not
  * counted, and other load on the machine changes it little. Each figure is the median of ROUNDS.
  */

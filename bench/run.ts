@@ -6,11 +6,11 @@ import { AccessToken, RoomServiceClient, TrackSource, type CreateOptions } from 
 import { freePort, livekitServerBin, startLivekitServer, type RunningLivekit } from '../scripts/livekit-server.js'
 import { findRedisServer, startRedisServer, type RunningRedis } from '../scripts/redis-server.js'
 import { signHs256 } from '../scripts/user-jwt.js'
-import type { AgentType } from '../src/agent-types.js'
-import { mapLimited } from '../src/map-limited.js'
-import { newRoomName, ROOM_NAME_PREFIX } from '../src/room-name.js'
-import { sessionMetadata } from '../src/session-metadata.js'
-import { DEPARTURE_TIMEOUT_SECONDS, EMPTY_TIMEOUT_SECONDS, MAX_PARTICIPANTS } from '../src/sessions.js'
+import type { AgentType } from '#agents/agent-types.js'
+import { mapLimited } from '#ops/map-limited.js'
+import { newRoomName, ROOM_NAME_PREFIX } from '#sessions/room-name.js'
+import { sessionMetadata } from '#sessions/metadata.js'
+import { DEPARTURE_TIMEOUT_SECONDS, EMPTY_TIMEOUT_SECONDS, MAX_PARTICIPANTS } from '#sessions/sessions.js'
 import { measureCalls, measureHttp, type LoadOptions, type Measured } from './load.js'
 import { otherLoadMeter } from './cpu.js'
 import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun } from './report.js'
@@ -108,7 +108,7 @@ function webhookSink (port: number) {
   }
 }
 
-/** The options the service's start gives createRoom (src/sessions.ts), for a room of `userId`. */
+/** The options the service's start gives createRoom (src/sessions/sessions.ts), for a room of `userId`. */
 function sessionRoom (userId: string, name = newRoomName(userId)): CreateOptions {
   return {
     name,
@@ -120,7 +120,7 @@ function sessionRoom (userId: string, name = newRoomName(userId)): CreateOptions
   }
 }
 
-/** The participant token the service's start mints (src/livekit.ts), with the bare SDK. */
+/** The participant token the service's start mints (src/livekit/livekit.ts), with the bare SDK. */
 async function participantToken (livekit: RunningLivekit, userId: string, room: string): Promise<string> {
   const token = new AccessToken(livekit.apiKey, livekit.apiSecret, { identity: userId, name: `${userId}@example.com`, ttl: TOKEN_TTL_SECONDS })
   token.addGrant({ roomJoin: true, room, canPublish: true, canPublishSources: [TrackSource.MICROPHONE], canSubscribe: true, canPublishData: true })

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HealthSchema, ReadinessSchema } from '../src/schemas/health.js'
+import { HealthSchema, ReadinessSchema } from '#http/schemas/health.js'
 
 const tags = ['operations']
 

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { errorResponse } from '../src/schemas/error.js'
+import { errorResponse } from '#http/schemas/error.js'
 
 /** Whether the request carries `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time). */
 function carriesToken (request: FastifyRequest, token: string): boolean {

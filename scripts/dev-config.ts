@@ -1,8 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { loadEnv, MIN_HS256_SECRET_BYTES } from '../src/config.js'
-import { isPem } from '../src/jwt-key.js'
-import { HMAC_MIN_BYTES } from '../src/schemas/byte-length.js'
-import { isUsableUserId } from '../src/user-id.js'
+import { isPem } from '#http/jwt-key.js'
+import { HMAC_MIN_BYTES } from '#http/schemas/byte-length.js'
+import { isUsableUserId } from '#sessions/user-id.js'
 import { signHs256 } from './user-jwt.js'
 
 /**

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
-import { mapLimited } from '../src/map-limited.js'
+import { mapLimited } from '#ops/map-limited.js'
 import { ROUTES, RouteStats, type RouteKey, type SessionCounts } from './loadtest-report.js'
 
 /**

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import { chromium } from 'playwright-core'
 import app from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { serverOptions } from '../src/server-options.js'
+import { serverOptions } from '#http/server-options.js'
 
 /** Debian's `chromium` package, or the browser CHROMIUM names; undefined when there is none. */
 export function findChromium (): string | undefined {

@@ -2,8 +2,8 @@ import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { readFileSync } from 'node:fs'
 import type { Ajv } from 'ajv'
 import { envSchema } from 'env-schema'
-import { AGENT_TYPES } from './agent-types.js'
-import { byteLengthKeywords, HMAC_MIN_BYTES } from './schemas/byte-length.js'
+import { AGENT_TYPES } from '#agents/agent-types.js'
+import { byteLengthKeywords, HMAC_MIN_BYTES } from '#http/schemas/byte-length.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 

@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import app from './app.js'
 import { loadConfig } from './config.js'
-import { serverOptions } from './server-options.js'
+import { serverOptions } from '#http/server-options.js'
 
 let config
 try {

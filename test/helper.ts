@@ -8,7 +8,7 @@ import { freePort, livekitServerBin, startLivekitServer, type LivekitServerOptio
 import { signHs256 } from '../scripts/user-jwt.js'
 import app from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
-import { serverOptions } from '../src/server-options.js'
+import { serverOptions } from '#http/server-options.js'
 
 export const JWT_SECRET = 'test-jwt-secret-that-signs-user-tokens'
 

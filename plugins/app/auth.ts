@@ -1,9 +1,9 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isPem } from '../../src/jwt-key.js'
-import type { SessionUser } from '../../src/sessions.js'
-import { isUsableUserId } from '../../src/user-id.js'
+import { isPem } from '#http/jwt-key.js'
+import type { SessionUser } from '#sessions/sessions.js'
+import { isUsableUserId } from '#sessions/user-id.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {

@@ -1,7 +1,7 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { censorTokens } from '../../src/censor.js'
-import { sendError } from '../../src/schemas/error.js'
+import { censorTokens } from '#http/censor.js'
+import { sendError } from '#http/schemas/error.js'
 
 interface ServiceError extends FastifyError {
   /** Set by http-errors: the message is safe to show even on a 5xx (our own upstream errors). */

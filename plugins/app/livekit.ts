@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createLivekit, type Livekit } from '../../src/livekit.js'
+import { createLivekit, type Livekit } from '#livekit/livekit.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,6 +1,6 @@
 import fastifyMetrics from 'fastify-metrics'
 import fp from 'fastify-plugin'
-import { createMetrics, type Metrics } from '../../src/metrics.js'
+import { createMetrics, type Metrics } from '#ops/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,7 +10,7 @@ declare module 'fastify' {
 }
 
 /**
- * Prometheus metrics: the service's own (src/metrics.ts), `http_request_duration_seconds` by
+ * Prometheus metrics: the service's own (src/ops/metrics.ts), `http_request_duration_seconds` by
  * method, route pattern and status code, and the default process metrics, all in this app's own
  * registry; served by routes/metrics.ts.
  * https://github.com/SkeLLLa/fastify-metrics

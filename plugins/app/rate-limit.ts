@@ -1,8 +1,8 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { parseRate } from '../../src/rate.js'
-import { KEY_PREFIX } from '../../src/session-index/redis-store.js'
+import { parseRate } from '#ops/rate.js'
+import { KEY_PREFIX } from '#index/redis-store.js'
 
 /** A route's `preHandler` that counts the request against a per-user bucket and refuses it past the limit. */
 type RateLimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createReadiness, type ReadinessCheck } from '../../src/readiness.js'
+import { createReadiness, type ReadinessCheck } from '#ops/readiness.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -7,7 +7,7 @@ declare module 'fastify' {
   }
 }
 
-/** What `/ready` answers: LiveKit and Redis answering, neither shutting down nor overloaded (src/readiness.ts). */
+/** What `/ready` answers: LiveKit and Redis answering, neither shutting down nor overloaded (src/ops/readiness.ts). */
 export default fp(async function readinessPlugin (fastify) {
   fastify.decorate('readiness', createReadiness({
     livekit: fastify.livekit,

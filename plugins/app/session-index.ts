@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
-import { createMemoryStore } from '../../src/session-index/memory-store.js'
-import { createRedisStore } from '../../src/session-index/redis-store.js'
-import { createSessionIndex, type SessionIndex } from '../../src/session-index/session-index.js'
-import type { SessionStore } from '../../src/session-index/session-store.js'
+import { createMemoryStore } from '#index/memory-store.js'
+import { createRedisStore } from '#index/redis-store.js'
+import { createSessionIndex, type SessionIndex } from '#index/session-index.js'
+import type { SessionStore } from '#index/session-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

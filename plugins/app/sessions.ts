@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin'
-import { AGENT_START_MS, createAgentDispatch, type AgentDispatch } from '../../src/agent-dispatch.js'
-import { createMemoryDispatchLedger } from '../../src/dispatch-ledger.js'
-import type { EndReason } from '../../src/metrics.js'
-import { createRedisDispatchLedger } from '../../src/redis-dispatch-ledger.js'
-import { presenceOfIndexed } from '../../src/room-presence.js'
-import { createSessionExpiry } from '../../src/session-expiry.js'
-import { createSessions, type Sessions } from '../../src/sessions.js'
+import { AGENT_START_MS, createAgentDispatch, type AgentDispatch } from '#agents/dispatch.js'
+import { createMemoryDispatchLedger } from '#agents/ledger.js'
+import type { EndReason } from '#ops/metrics.js'
+import { createRedisDispatchLedger } from '#agents/redis-ledger.js'
+import { presenceOfIndexed } from '#sessions/room-presence.js'
+import { createSessionExpiry } from '#sessions/expiry.js'
+import { createSessions, type Sessions } from '#sessions/sessions.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,7 +15,7 @@ declare module 'fastify' {
 }
 
 /**
- * Decorates the instance with `sessions`, the one module that speaks to LiveKit (src/sessions.ts),
+ * Decorates the instance with `sessions`, the one module that speaks to LiveKit (src/sessions/sessions.ts),
  * and `agents`, which knows which voice agent serves a session and watches that it comes. With
  * Redis, the agents' dispatch ledger is shared, so replicas never dispatch twice for one attempt.
  */

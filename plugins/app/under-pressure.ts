@@ -1,14 +1,14 @@
 import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
-import { sendError } from '../../src/schemas/error.js'
+import { sendError } from '#http/schemas/error.js'
 
 /** Seconds an overloaded service asks callers to wait. */
 const RETRY_AFTER_SECONDS = 5
 
 /**
  * Probes and scrapes that still answer under pressure: a busy process is alive and worth measuring,
- * and /ready says `not_ready` in its own body (src/readiness.ts asks `isUnderPressure`).
+ * and /ready says `not_ready` in its own body (src/ops/readiness.ts asks `isUnderPressure`).
  */
 const ALWAYS_ANSWERED = new Set(['/health', '/ready', '/metrics'])
 

@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { markOptionalBodies } from '../../src/schemas/optional-body.js'
+import { markOptionalBodies } from '#http/schemas/optional-body.js'
 
 /**
  * The OpenAPI document at /api/docs/json and Swagger UI at /api/docs.

@@ -3,7 +3,7 @@ import sensible from '@fastify/sensible'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import errorHandler from '../../plugins/app/error-handler.js'
-import { toServiceError } from '../../src/livekit-errors.js'
+import { toServiceError } from '#livekit/errors.js'
 
 async function bareApp (t: Test) {
   const lines: string[] = []

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import t from 'tap'
 import { checkSwaggerUi, findChromium } from '../../scripts/swagger-ui-check.js'
 import app from '../../src/app.js'
-import { serverOptions } from '../../src/server-options.js'
+import { serverOptions } from '#http/server-options.js'
 import { build, testConfig } from '../helper.js'
 
 /** Swagger UI in a real headless Chromium under the service's security headers (plugins/external/helmet.ts). */

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
-import { trustProxyOf } from '../../src/server-options.js'
+import { trustProxyOf } from '#http/server-options.js'
 import { build } from '../helper.js'
 
 /** The client address the request log shows for a request that came through a proxy at 127.0.0.1. */

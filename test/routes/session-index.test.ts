@@ -1,6 +1,6 @@
 import { RoomServiceClient } from 'livekit-server-sdk'
 import t from 'tap'
-import { sessionMetadata } from '../../src/session-metadata.js'
+import { sessionMetadata } from '#sessions/metadata.js'
 import { joinRoom, waitFor } from '../clients.js'
 import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
 import { recordingProxy } from '../livekit-proxy.js'

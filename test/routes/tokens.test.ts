@@ -1,6 +1,6 @@
 import { AgentDispatchClient, RoomServiceClient, TokenVerifier } from 'livekit-server-sdk'
 import t from 'tap'
-import { parseSessionMetadata } from '../../src/session-metadata.js'
+import { parseSessionMetadata } from '#sessions/metadata.js'
 import { joinRoom } from '../clients.js'
 import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
 

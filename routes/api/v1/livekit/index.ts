@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { DEFAULT_AGENT_TYPE } from '../../../../src/agent-types.js'
-import { emptyBodyAsObject } from '../../../../src/empty-body.js'
-import { errorResponses } from '../../../../src/schemas/error.js'
-import { OPTIONAL_BODY } from '../../../../src/schemas/optional-body.js'
-import { TokenSourceRequestSchema, TokenSourceResponseSchema } from '../../../../src/schemas/livekit-token.js'
-import { displayName } from '../../../../src/sessions.js'
+import { DEFAULT_AGENT_TYPE } from '#agents/agent-types.js'
+import { emptyBodyAsObject } from '#http/empty-body.js'
+import { errorResponses } from '#http/schemas/error.js'
+import { OPTIONAL_BODY } from '#http/schemas/optional-body.js'
+import { TokenSourceRequestSchema, TokenSourceResponseSchema } from '#http/schemas/livekit-token.js'
+import { displayName } from '#sessions/sessions.js'
 
 /** /api/v1/livekit: LiveKit's standard token endpoint, so client SDKs can use `TokenSource.endpoint`. */
 const livekitTokenSource: FastifyPluginAsyncTypebox = async function (fastify) {

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { DEFAULT_AGENT_TYPE } from '../../../../src/agent-types.js'
-import { emptyBodyAsObject } from '../../../../src/empty-body.js'
-import { errorResponses } from '../../../../src/schemas/error.js'
-import { OPTIONAL_BODY } from '../../../../src/schemas/optional-body.js'
+import { DEFAULT_AGENT_TYPE } from '#agents/agent-types.js'
+import { emptyBodyAsObject } from '#http/empty-body.js'
+import { errorResponses } from '#http/schemas/error.js'
+import { OPTIONAL_BODY } from '#http/schemas/optional-body.js'
 import {
   ActiveSessionsSchema,
   EndedSessionSchema,
@@ -11,7 +11,7 @@ import {
   SessionTokenSchema,
   StartSessionBodySchema,
   StartedSessionSchema
-} from '../../../../src/schemas/voice-session.js'
+} from '#http/schemas/voice-session.js'
 
 const tags = ['voice-sessions']
 const security = [{ bearerAuth: [] }]

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk'
-import { errorResponse, errorResponses } from '../../../../../src/schemas/error.js'
-import { WEBHOOK_CONTENT_TYPE, WebhookBodySchema, WebhookHeadersSchema, WebhookReceiptSchema } from '../../../../../src/schemas/webhook.js'
+import { errorResponse, errorResponses } from '#http/schemas/error.js'
+import { WEBHOOK_CONTENT_TYPE, WebhookBodySchema, WebhookHeadersSchema, WebhookReceiptSchema } from '#http/schemas/webhook.js'
 
 /** Largest webhook body read: an event carries a room, a participant and its tracks, far below this. */
 const WEBHOOK_BODY_LIMIT = 1024 * 1024

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { isAgentType } from '#agents/agent-types.js'
+import { ENTRY_TTL_MS, TOMBSTONE_TTL_MS, type IndexedParticipant, type IndexedSession, type SessionStore } from './session-store.js'
+
+/** Every key this service writes starts with this, so that a Redis can be shared with other data. */
+export const KEY_PREFIX = 'voice-sessions:'
+
+const keys = {
+  session: (room: string) => `${KEY_PREFIX}s:${room}`,
+  participants: (room: string) => `${KEY_PREFIX}p:${room}`,
+  departed: (room: string) => `${KEY_PREFIX}l:${room}`,
+  user: (userId: string) => `${KEY_PREFIX}u:${userId}`,
+  ended: (room: string) => `${KEY_PREFIX}x:${room}`,
+  event: (id: string) => `${KEY_PREFIX}e:${id}`,
+  lead: (job: string) => `${KEY_PREFIX}lead:${job}`,
+  rooms: `${KEY_PREFIX}rooms`
+}
+
+// `checked` only moves forward: a late webhook never makes a fresher confirmation look older.
+const RAISE_CHECKED = `
+local function raise_checked (key, at)
+  local previous = tonumber(redis.call('HGET', key, 'checked') or '0')
+  if tonumber(at) > previous then redis.call('HSET', key, 'checked', at) end
+end
+`
+
+/** Lua scripts: each operation is atomic per room, whatever the number of replicas. */
+const SCRIPTS = {
+  // KEYS: session, user, rooms, ended. ARGV: room, user, type, created, checked, entry ttl.
+  indexAdd: [4, `${RAISE_CHECKED}
+    if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+    redis.call('HSET', KEYS[1], 'user', ARGV[2], 'type', ARGV[3], 'created', ARGV[4])
+    raise_checked(KEYS[1], ARGV[5])
+    redis.call('PEXPIRE', KEYS[1], ARGV[6])
+    redis.call('SADD', KEYS[2], ARGV[1])
+    redis.call('PEXPIRE', KEYS[2], ARGV[6])
+    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+    return 1`],
+  // KEYS: session, participants, departed, rooms, ended. ARGV: room, tombstone ttl, user key prefix.
+  indexEnd: [5, `
+    redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
+    local session = redis.call('HGETALL', KEYS[1])
+    local participants = redis.call('HGETALL', KEYS[2])
+    local user = redis.call('HGET', KEYS[1], 'user')
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+    redis.call('ZREM', KEYS[4], ARGV[1])
+    if user then redis.call('SREM', ARGV[3] .. user, ARGV[1]) end
+    return { session, participants }`],
+  // KEYS: session, participants, departed. ARGV: sid, participant JSON, at, entry ttl.
+  indexJoined: [3, `${RAISE_CHECKED}
+    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 0 end
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+    raise_checked(KEYS[1], ARGV[3])
+    return 1`],
+  // KEYS: session, participants, departed. ARGV: sid, at, tombstone ttl.
+  indexLeft: [3, `${RAISE_CHECKED}
+    if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+    redis.call('SADD', KEYS[3], ARGV[1])
+    redis.call('PEXPIRE', KEYS[3], ARGV[3])
+    local participant = redis.call('HGET', KEYS[2], ARGV[1])
+    redis.call('HDEL', KEYS[2], ARGV[1])
+    raise_checked(KEYS[1], ARGV[2])
+    return participant`],
+  // KEYS: session, participants. ARGV: checked, entry ttl, then sid / participant JSON pairs.
+  indexReplaceParticipants: [2, `${RAISE_CHECKED}
+    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    if tonumber(redis.call('HGET', KEYS[1], 'checked') or '0') > tonumber(ARGV[1]) then return 0 end
+    redis.call('DEL', KEYS[2])
+    for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+    raise_checked(KEYS[1], ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return 1`],
+  // KEYS: session, participants. ARGV: checked, entry ttl, user key prefix.
+  indexTouch: [2, `${RAISE_CHECKED}
+    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    raise_checked(KEYS[1], ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+    redis.call('PEXPIRE', ARGV[3] .. redis.call('HGET', KEYS[1], 'user'), ARGV[2])
+    return 1`]
+} as const
+
+type ScriptName = keyof typeof SCRIPTS
+type Scripted = Record<ScriptName, (...args: Array<string | number>) => Promise<unknown>>
+
+/** A Redis hash reply (HGETALL, or a flat array from a script) as an object. */
+function fields (reply: Record<string, string> | string[]): Record<string, string> {
+  if (!Array.isArray(reply)) return reply
+  const result: Record<string, string> = {}
+  for (let i = 0; i + 1 < reply.length; i += 2) result[reply[i] as string] = reply[i + 1] as string
+  return result
+}
+
+function participantsOf (reply: Record<string, string> | string[]): IndexedParticipant[] {
+  return Object.entries(fields(reply)).map(([sid, json]) => ({ sid, ...JSON.parse(json) as Omit<IndexedParticipant, 'sid'> }))
+}
+
+function participantJson ({ identity, role }: IndexedParticipant): string {
+  return JSON.stringify({ identity, role })
+}
+
+function sessionOf (roomName: string, session: Record<string, string> | string[], participants: Record<string, string> | string[]): IndexedSession | undefined {
+  const { user, type, created, checked } = fields(session)
+  if (user === undefined || !isAgentType(type)) return undefined
+  return { roomName, userId: user, agentType: type, createdAtMs: Number(created), checkedAtMs: Number(checked ?? 0), participants: participantsOf(participants) }
+}
+
+/**
+ * The session index in Redis, shared by every replica (REDIS_URL). One hash per session, one per
+ * session's participants, a set of departed SIDs, a set of rooms per user and a sorted set of all
+ * rooms; entries expire ENTRY_TTL_MS after their last confirmation. Needs a single Redis (or a
+ * primary), not Redis Cluster: a script touches the keys of one room and of its user.
+ * https://github.com/redis/ioredis
+ */
+export function createRedisStore (redis: Redis): SessionStore {
+  for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys, lua })
+  const scripts = redis as unknown as Scripted
+  const replicaId = randomUUID()
+
+  async function get (roomName: string): Promise<IndexedSession | undefined> {
+    const replies = await redis.multi().hgetall(keys.session(roomName)).hgetall(keys.participants(roomName)).exec()
+    const [[, session], [, participants]] = replies as Array<[Error | null, Record<string, string>]> as [[null, Record<string, string>], [null, Record<string, string>]]
+    return sessionOf(roomName, session, participants)
+  }
+
+  return {
+    async add (session, checkedAtMs) {
+      const added = await scripts.indexAdd(
+        keys.session(session.roomName), keys.user(session.userId), keys.rooms, keys.ended(session.roomName),
+        session.roomName, session.userId, session.agentType, session.createdAtMs, checkedAtMs, ENTRY_TTL_MS
+      )
+      return added === 1
+    },
+    get,
+    async listByUser (userId) {
+      const rooms = await redis.smembers(keys.user(userId))
+      const sessions = await Promise.all(rooms.map(get))
+      const gone = rooms.filter((_room, i) => sessions[i] === undefined)
+      if (gone.length > 0) await redis.srem(keys.user(userId), ...gone)
+      return sessions.filter((session) => session !== undefined)
+    },
+    async roomNames () {
+      return await redis.zrange(keys.rooms, '0', '-1')
+    },
+    async count () {
+      return await redis.zcard(keys.rooms)
+    },
+    async startedBefore (createdBeforeMs) {
+      // The set of all rooms is scored by creation time: the old ones are one range, at any size.
+      return await redis.zrangebyscore(keys.rooms, '-inf', `(${createdBeforeMs}`)
+    },
+    async end (roomName) {
+      const [session, participants] = await scripts.indexEnd(
+        keys.session(roomName), keys.participants(roomName), keys.departed(roomName), keys.rooms, keys.ended(roomName),
+        roomName, TOMBSTONE_TTL_MS, keys.user('')
+      ) as [string[], string[]]
+      return sessionOf(roomName, session, participants)
+    },
+    async joined (roomName, participant, atMs) {
+      await scripts.indexJoined(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), participant.sid, participantJson(participant), atMs, ENTRY_TTL_MS)
+    },
+    async left (roomName, sid, atMs) {
+      const json = await scripts.indexLeft(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), sid, atMs, TOMBSTONE_TTL_MS)
+      return typeof json === 'string' ? { sid, ...JSON.parse(json) as Omit<IndexedParticipant, 'sid'> } : undefined
+    },
+    async replaceParticipants (roomName, participants, checkedAtMs) {
+      const pairs = participants.flatMap((participant) => [participant.sid, participantJson(participant)])
+      await scripts.indexReplaceParticipants(keys.session(roomName), keys.participants(roomName), checkedAtMs, ENTRY_TTL_MS, ...pairs)
+    },
+    async touch (roomName, checkedAtMs) {
+      await scripts.indexTouch(keys.session(roomName), keys.participants(roomName), checkedAtMs, ENTRY_TTL_MS, keys.user(''))
+    },
+    async firstDelivery (eventId) {
+      return await redis.set(keys.event(eventId), '1', 'PX', TOMBSTONE_TTL_MS, 'NX') === 'OK'
+    },
+    async lead (job, ttlMs) {
+      return await redis.set(keys.lead(job), replicaId, 'PX', ttlMs, 'NX') === 'OK'
+    },
+    // The connection is the service's (plugins/app/redis.ts), closed with it.
+    async close () {}
+  }
+}

@@ -1,0 +1,67 @@
+import type { WebhookEvent } from 'livekit-server-sdk'
+import { roleOf } from '#sessions/room-presence.js'
+import { parseSessionMetadata } from '#sessions/metadata.js'
+import { createdAtMsOf } from '#livekit/room-time.js'
+import type { IndexedSession, SessionStore } from './session-store.js'
+
+/** What became of a delivered event. */
+export type WebhookOutcome = 'applied' | 'duplicate' | 'ignored'
+
+export interface WebhookEventsOptions {
+  store: SessionStore
+  /** A session's room closed (`room_finished`): stop what watches it. */
+  onSessionClosed?: (session: IndexedSession) => void
+  /** A session's voice agent left while its room lives: `session` is the index after the leave. */
+  onAgentLeft?: (session: IndexedSession) => void
+  now?: () => number
+}
+
+/**
+ * Applies LiveKit's verified webhook events to the session index. LiveKit may deliver an event
+ * twice (a retry), late, or out of order (users report `participant_left` before
+ * `participant_joined`, `room_started` after `room_finished`), so: an event id is applied once;
+ * a participant that left stays gone and a room that finished stays gone (the store's tombstones);
+ * counts in payloads are never read: the index counts participants by SID.
+ */
+export function createWebhookEvents ({ store, onSessionClosed, onAgentLeft, now = Date.now }: WebhookEventsOptions) {
+  return async function applyWebhookEvent (event: WebhookEvent): Promise<WebhookOutcome> {
+    if (event.id !== '' && !await store.firstDelivery(event.id)) return 'duplicate'
+    const room = event.room
+    if (room === undefined || room.name === '') return 'ignored'
+    switch (event.event) {
+      case 'room_started': {
+        const metadata = parseSessionMetadata(room.metadata)
+        if (metadata === undefined) return 'ignored'
+        const added = await store.add({ roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }, now())
+        return added ? 'applied' : 'ignored'
+      }
+      case 'room_finished': {
+        const ended = await store.end(room.name)
+        if (ended === undefined) return 'ignored'
+        onSessionClosed?.(ended)
+        return 'applied'
+      }
+      case 'participant_joined': {
+        const participant = event.participant
+        if (participant === undefined) return 'ignored'
+        await store.joined(room.name, { sid: participant.sid, identity: participant.identity, role: roleOf(participant) }, now())
+        return 'applied'
+      }
+      case 'participant_left':
+      case 'participant_connection_aborted': {
+        const participant = event.participant
+        if (participant === undefined) return 'ignored'
+        const gone = await store.left(room.name, participant.sid, now())
+        if (gone?.role === 'agent' && onAgentLeft !== undefined) {
+          const session = await store.get(room.name)
+          if (session !== undefined) onAgentLeft(session)
+        }
+        return gone === undefined ? 'ignored' : 'applied'
+      }
+      default:
+        return 'ignored'
+    }
+  }
+}
+
+export type ApplyWebhookEvent = ReturnType<typeof createWebhookEvents>

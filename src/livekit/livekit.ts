@@ -1,0 +1,96 @@
+import { AccessToken, ServerError, TrackSource } from 'livekit-server-sdk'
+import type { Config } from '../config.js'
+import { createLivekitApi } from './api.js'
+import { isRoomNotFound, toServiceError } from './errors.js'
+import { noMetrics, type Metrics } from '#ops/metrics.js'
+
+export interface TokenRequest {
+  identity: string
+  name: string
+  room: string
+  canPublish?: boolean
+  canSubscribe?: boolean
+  canPublishData?: boolean
+}
+
+export interface IssuedToken {
+  token: string
+  expiresAt: Date
+}
+
+type LivekitConfig = Pick<Config, 'LIVEKIT_URL' | 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'LIVEKIT_REQUEST_TIMEOUT_MS' | 'LIVEKIT_TOKEN_TTL_SECONDS'>
+
+/** The expiry LiveKit will enforce: the token's own `exp` claim. */
+function expiryOf (jwt: string): Date {
+  const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }
+  return new Date(payload.exp * 1000)
+}
+
+/**
+ * The outcome label of a LiveKit call that failed, by the kind an operator acts on: `not_found`
+ * (a room LiveKit does not have: often expected), `unauthorized` (the credentials), `refused`
+ * (another 4xx), `failed` (LiveKit's 5xx), `unavailable`, `timeout`, or `error` (anything else).
+ */
+function outcomeOf (err: unknown): string {
+  if (isRoomNotFound(err)) return 'not_found'
+  const status = (toServiceError(err, 0, 'call') as { statusCode?: number }).statusCode
+  if (status === 504) return 'timeout'
+  if (status === 503) return 'unavailable'
+  if (status !== 502 || !(err instanceof ServerError)) return 'error'
+  if (err.status === 401 || err.status === 403) return 'unauthorized'
+  return err.status >= 500 ? 'failed' : 'refused'
+}
+
+/** The client with every call timed into `livekit_request_duration_seconds` (operation: `ListRooms`...). */
+function timed<T extends Record<string, (...args: never[]) => Promise<unknown>>> (client: T, metrics: Metrics): T {
+  return Object.fromEntries(Object.entries(client).map(([name, call]) => [name, async (...args: never[]) => {
+    const done = metrics.livekitCall(name.charAt(0).toUpperCase() + name.slice(1))
+    try {
+      const result = await call(...args)
+      done({ outcome: 'ok' })
+      return result
+    } catch (err) {
+      done({ outcome: outcomeOf(err) })
+      throw err
+    }
+  }])) as T
+}
+
+/**
+ * LiveKit's server API (`rooms`, `agentDispatch`: src/livekit/api.ts, the SDK's calls without its
+ * per-call cost, each call timed in `metrics`) and the participant-token signer, built once from
+ * config. `close()` releases the API's sockets.
+ * https://docs.livekit.io/reference/server-sdk-js/
+ */
+export function createLivekit (config: LivekitConfig, metrics: Metrics = noMetrics) {
+  const api = createLivekitApi({
+    url: config.LIVEKIT_URL,
+    apiKey: config.LIVEKIT_API_KEY,
+    apiSecret: config.LIVEKIT_API_SECRET,
+    requestTimeoutMs: config.LIVEKIT_REQUEST_TIMEOUT_MS
+  })
+
+  async function issueToken (request: TokenRequest): Promise<IssuedToken> {
+    const accessToken = new AccessToken(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, {
+      identity: request.identity,
+      name: request.name,
+      // It bounds joining and reconnecting: LiveKit refreshes a connected participant's token itself.
+      ttl: config.LIVEKIT_TOKEN_TTL_SECONDS
+    })
+    accessToken.addGrant({
+      roomJoin: true,
+      room: request.room,
+      canPublish: request.canPublish ?? true,
+      // A voice session: the microphone, never a camera or a screen.
+      canPublishSources: [TrackSource.MICROPHONE],
+      canSubscribe: request.canSubscribe ?? true,
+      canPublishData: request.canPublishData ?? true
+    })
+    const token = await accessToken.toJwt()
+    return { token, expiresAt: expiryOf(token) }
+  }
+
+  return { url: config.LIVEKIT_URL, rooms: timed(api.rooms, metrics), agentDispatch: timed(api.agentDispatch, metrics), issueToken, close: api.close }
+}
+
+export type Livekit = ReturnType<typeof createLivekit>

@@ -1,0 +1,137 @@
+import fc from 'fast-check'
+import type { Test } from 'tap'
+import type { IndexedParticipant, NewSession, SessionStore } from '#index/session-store.js'
+
+/** Times in the test: now, so that no entry is old enough to expire. */
+const T = Date.now()
+
+function session (roomName: string, userId: string): NewSession {
+  return { roomName, userId, agentType: 'workout', createdAtMs: 1_700_000_000_000 }
+}
+
+const person = (sid: string, identity = 'alice'): IndexedParticipant => ({ sid, identity, role: 'person' })
+const agent = (sid: string): IndexedParticipant => ({ sid, identity: 'agent-1', role: 'agent' })
+
+/** The checks every SessionStore passes; each implementation's test file runs them on a fresh store. */
+export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<SessionStore>, runs = 100): void {
+  t.test('a session is recorded, read, listed for its user only, counted', async (t) => {
+    const store = await newStore(t)
+    t.equal(await store.add(session('room-a1', 'a'), T + 1000), true)
+    await store.add(session('room-a2', 'a'), T + 1000)
+    await store.add(session('room-ab', 'a-b'), T + 1000)
+    await store.add(session('room-語', '山田 😀'), T + 1000)
+    t.same(await store.get('room-a1'), { ...session('room-a1', 'a'), checkedAtMs: T + 1000, participants: [] })
+    t.same((await store.listByUser('a')).map((s) => s.roomName).sort(), ['room-a1', 'room-a2'], 'ids sharing a prefix stay apart')
+    t.same((await store.listByUser('a-b')).map((s) => s.roomName), ['room-ab'])
+    t.same((await store.listByUser('山田 😀')).map((s) => s.roomName), ['room-語'])
+    t.same(await store.listByUser('nobody'), [])
+    t.equal(await store.count(), 4)
+    t.same((await store.roomNames()).sort(), ['room-a1', 'room-a2', 'room-ab', 'room-語'].sort())
+    t.equal(await store.get('room-unknown'), undefined)
+  })
+
+  t.test('an ended session is gone and stays gone, whatever arrives late', async (t) => {
+    const store = await newStore(t)
+    await store.add(session('room-1', 'a'), T + 1000)
+    await store.joined('room-1', person('PA_1'), T + 1100)
+    const ended = await store.end('room-1')
+    t.match(ended, { roomName: 'room-1', userId: 'a', participants: [person('PA_1')] })
+    t.equal(await store.get('room-1'), undefined)
+    t.same(await store.listByUser('a'), [])
+    t.equal(await store.count(), 0)
+    t.equal(await store.add(session('room-1', 'a'), T + 2000), false, 'a late room_started does not bring it back')
+    await store.joined('room-1', person('PA_2'), T + 2000)
+    t.equal(await store.get('room-1'), undefined, 'nor does a late join')
+    t.equal(await store.end('room-1'), undefined, 'ending twice is harmless')
+    t.equal(await store.end('room-never'), undefined)
+    t.equal(await store.add(session('room-never', 'a'), T + 2000), false, 'a room that ended before it was seen is not recorded')
+  })
+
+  t.test('participants: joins and leaves by SID; a leave that arrives before its join wins', async (t) => {
+    const store = await newStore(t)
+    await store.add(session('room-1', 'a'), T + 1000)
+    await store.joined('room-1', person('PA_1'), T + 1100)
+    await store.joined('room-1', agent('PA_agent'), T + 1200)
+    await store.joined('room-1', person('PA_1'), T + 1300)
+    t.same((await store.get('room-1'))?.participants.map((p) => p.sid).sort(), ['PA_1', 'PA_agent'], 'a repeated join counts once')
+    t.same(await store.left('room-1', 'PA_agent', T + 1400), agent('PA_agent'), 'a leave says who left')
+    t.equal(await store.left('room-1', 'PA_late', T + 1500), undefined)
+    await store.joined('room-1', person('PA_late'), T + 1450)
+    t.same((await store.get('room-1'))?.participants, [person('PA_1')], 'the late join of a departed SID is ignored')
+    // The same person on a second device: another SID; the first one's leave leaves the second.
+    await store.joined('room-1', person('PA_2'), T + 1600)
+    await store.left('room-1', 'PA_1', T + 1700)
+    t.same((await store.get('room-1'))?.participants, [person('PA_2')])
+    await store.joined('room-unknown', person('PA_9'), T + 1800)
+    t.equal(await store.get('room-unknown'), undefined, 'a join for an unknown room records nothing')
+    t.equal(await store.left('room-unknown', 'PA_9', T + 1800), undefined)
+  })
+
+  t.test('the reconcile\'s participant list replaces the index\'s', async (t) => {
+    const store = await newStore(t)
+    await store.add(session('room-1', 'a'), T + 1000)
+    await store.joined('room-1', person('PA_ghost'), T + 1100)
+    await store.replaceParticipants('room-1', [person('PA_real'), agent('PA_agent')], T + 5000)
+    const read = await store.get('room-1')
+    t.same(read?.participants.map((p) => p.sid).sort(), ['PA_agent', 'PA_real'])
+    t.equal(read?.checkedAtMs, T + 5000)
+    await store.replaceParticipants('room-1', [], T + 6000)
+    t.same((await store.get('room-1'))?.participants, [])
+    await store.joined('room-1', person('PA_new'), T + 7000)
+    await store.replaceParticipants('room-1', [], T + 6500)
+    t.same((await store.get('room-1'))?.participants, [person('PA_new')], 'a list read before a later webhook does not undo it')
+    await store.replaceParticipants('room-unknown', [person('PA_1')], T + 6000)
+    t.equal(await store.get('room-unknown'), undefined)
+  })
+
+  t.test('the confirmation time only moves forward', async (t) => {
+    const store = await newStore(t)
+    await store.add(session('room-1', 'a'), T + 5000)
+    await store.touch('room-1', T + 4000)
+    t.equal((await store.get('room-1'))?.checkedAtMs, T + 5000)
+    await store.touch('room-1', T + 7000)
+    t.equal((await store.get('room-1'))?.checkedAtMs, T + 7000)
+    await store.joined('room-1', person('PA_1'), T + 6000)
+    t.equal((await store.get('room-1'))?.checkedAtMs, T + 7000)
+    await store.add(session('room-1', 'a'), T + 8000)
+    t.equal((await store.get('room-1'))?.checkedAtMs, T + 8000, 'adding a known session confirms it')
+    t.same((await store.get('room-1'))?.participants, [person('PA_1')], 'and keeps its participants')
+    await store.touch('room-unknown', T + 9000)
+    t.equal(await store.get('room-unknown'), undefined)
+  })
+
+  t.test('property: a user\'s list holds exactly that user\'s sessions, whatever the ids', async (t) => {
+    // Ids that share prefixes and differ in case or by a space, and any Unicode.
+    const userId = fc.oneof(fc.constantFrom('a', 'a-b', 'a ', 'A', 'ab', 'a:b'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }))
+    await fc.assert(fc.asyncProperty(fc.array(fc.tuple(userId, fc.boolean()), { minLength: 1, maxLength: 12 }), userId, async (rooms, caller) => {
+      const store = await newStore(t)
+      const expected: string[] = []
+      for (const [index, [owner, ended]] of rooms.entries()) {
+        const roomName = `room-${index}`
+        await store.add(session(roomName, owner), T)
+        if (ended) await store.end(roomName)
+        else if (owner === caller) expected.push(roomName)
+      }
+      const listed = await store.listByUser(caller)
+      return listed.every((s) => s.userId === caller) && JSON.stringify(listed.map((s) => s.roomName).sort()) === JSON.stringify(expected.sort())
+    }), { numRuns: runs })
+  })
+
+  t.test('the sessions started before a time are found by their rooms\' creation', async (t) => {
+    const store = await newStore(t)
+    for (const [room, createdAtMs] of [['room-old', T - 10_000], ['room-edge', T], ['room-new', T + 10_000]] as const) {
+      await store.add({ ...session(room, 'a'), createdAtMs }, T)
+    }
+    t.same(await store.startedBefore(T), ['room-old'])
+    t.same((await store.startedBefore(T + 1)).sort(), ['room-edge', 'room-old'])
+    await store.end('room-old')
+    t.same(await store.startedBefore(T), [], 'an ended one is gone')
+  })
+
+  t.test('an event id is delivered once', async (t) => {
+    const store = await newStore(t)
+    t.equal(await store.firstDelivery('EV_1'), true)
+    t.equal(await store.firstDelivery('EV_1'), false)
+    t.equal(await store.firstDelivery('EV_2'), true)
+  })
+}

@@ -4,6 +4,7 @@ import type { Ajv } from 'ajv'
 import { envSchema } from 'env-schema'
 import { AGENT_TYPES } from '#agents/agent-types.js'
 import { byteLengthKeywords, HMAC_MIN_BYTES } from '#http/schemas/byte-length.js'
+import { DEFAULT_KEY_PREFIX } from '#redis/keys.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -38,6 +39,7 @@ const RATE_PATTERN = '^[1-9][0-9]*/(second|minute|hour)$'
 const PATTERN_HINTS: Record<string, string> = {
   LIVEKIT_URL: 'must be a URL starting with ws://, wss://, http:// or https://',
   REDIS_URL: 'must be empty or a URL starting with redis:// or rediss://',
+  REDIS_KEY_PREFIX: 'must be 1 to 64 characters without white space',
   START_RATE_LIMIT: 'must be N/second, N/minute or N/hour',
   API_RATE_LIMIT: 'must be N/second, N/minute or N/hour',
   TRUST_PROXY: 'must be true, false, a hop count, or a comma-separated list of addresses and CIDRs',
@@ -114,6 +116,12 @@ export const ConfigSchema = Type.Composite([
       default: '',
       pattern: '^$|^rediss?://',
       description: 'Redis that holds the session index, shared by every replica (redis:// or rediss://). Empty = in this process\'s memory (one replica)'
+    }),
+    REDIS_KEY_PREFIX: Type.String({
+      default: DEFAULT_KEY_PREFIX,
+      pattern: '^\\S{1,64}$',
+      description: 'Start of every key the service writes in Redis (session index, dispatch ledger, rate limits), ' +
+        'so that two environments, each with its own, can share one Redis without seeing each other\'s sessions'
     }),
     RECONCILE_INTERVAL_MS: Type.Integer({
       minimum: 1000,

@@ -77,11 +77,20 @@ t.test('the environment is read, and wins over a .env file', async (t) => {
   t.equal(config.PORT, 4000)
 })
 
+t.test('REDIS_KEY_PREFIX: voice-sessions: by default; an empty one, white space or past 64 characters refused', async (t) => {
+  t.equal(load(required).REDIS_KEY_PREFIX, 'voice-sessions:')
+  t.equal(load({ ...required, REDIS_KEY_PREFIX: 'staging:' }).REDIS_KEY_PREFIX, 'staging:')
+  t.equal(load({ ...required, REDIS_KEY_PREFIX: 'p'.repeat(64) }).REDIS_KEY_PREFIX, 'p'.repeat(64))
+  for (const value of ['', 'a b', 'staging:\t', ' staging:', 'p'.repeat(65)]) {
+    t.throws(() => load({ ...required, REDIS_KEY_PREFIX: value }), /^Invalid configuration: REDIS_KEY_PREFIX must be 1 to 64 characters without white space$/, JSON.stringify(value))
+  }
+})
+
 t.test('.env.example lists every key of the service and of the agent worker', async (t) => {
   const { readFile } = await import('node:fs/promises')
   const { ConfigSchema } = await import('../src/config.js')
   const { AgentConfigSchema } = await import('../agent/config.js')
-  const example = await readFile(new URL('../../.env.example', import.meta.url), 'utf8')
+  const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8')
   const listed = new Set([...example.matchAll(/^([A-Z_]+)=/gm)].map((match) => match[1]))
   for (const key of new Set([...Object.keys(ConfigSchema.properties), ...Object.keys(AgentConfigSchema.properties)])) {
     t.ok(listed.has(key), key)

@@ -12,9 +12,30 @@ export async function httpServer (t: Test, handle: (request: IncomingMessage, re
   return `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
 }
 
+/** A server-API call as the proxy forwarded it: its Twirp method (`ListRooms`) and its JSON body. */
+export interface TwirpCall {
+  method: string
+  body: Record<string, unknown>
+}
+
+/** A `ListRooms` that names no room: LiveKit's whole room list, which a replica reads only to rebuild its index. */
+export function listsEveryRoom ({ method, body }: TwirpCall): boolean {
+  return method === 'ListRooms' && !(Array.isArray(body.names) && body.names.length > 0)
+}
+
+function twirpBody (body: Buffer): TwirpCall['body'] {
+  try {
+    const parsed: unknown = JSON.parse(body.toString())
+    return typeof parsed === 'object' && parsed !== null ? parsed as TwirpCall['body'] : {}
+  } catch {
+    return {}
+  }
+}
+
 /**
  * A proxy in front of a real livekit-server that records each server-API call (`ListRooms`,
- * `ListParticipants`...) it forwards: to see which calls the service makes, never to fake answers.
+ * `ListParticipants`...) it forwards, by name in `calls` and with its body in `twirp`: to see which
+ * calls the service makes, never to fake answers.
  * `delayMs` holds each call back first: a slow LiveKit, which the real one cannot be on demand.
  * `holdAnswer` holds LiveKit's answer to a call back until it resolves: an answer that arrives
  * after something LiveKit did meanwhile (a webhook), in the order a busy machine can give.
@@ -22,29 +43,32 @@ export async function httpServer (t: Test, handle: (request: IncomingMessage, re
 export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 0, holdAnswer }: {
   delayMs?: number
   holdAnswer?: (call: string) => Promise<unknown>
-} = {}): Promise<{ url: string, calls: string[] }> {
+} = {}): Promise<{ url: string, calls: string[], twirp: TwirpCall[] }> {
   const upstream = `http://127.0.0.1:${livekitPort}`
   const calls: string[] = []
+  const twirp: TwirpCall[] = []
   const url = await httpServer(t, (request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       const call = request.url?.split('/').pop() ?? ''
+      const body = Buffer.concat(chunks)
       calls.push(call)
+      twirp.push({ method: call, body: twirpBody(body) })
       sleep(delayMs).then(async () => await fetch(`${upstream}${request.url}`, {
         method: request.method,
         headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? '' },
-        body: Buffer.concat(chunks)
+        body
       }))
         .then(async (answer) => {
-          const body = await answer.text()
+          const answered = await answer.text()
           await holdAnswer?.(call)
-          response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(body)
+          response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(answered)
         })
         .catch(() => { response.writeHead(502).end() })
     })
   })
-  return { url, calls }
+  return { url, calls, twirp }
 }
 
 /** A server that accepts connections and never answers (a hung LiveKit): its port, and the connections it took. */

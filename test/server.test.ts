@@ -6,7 +6,7 @@ import { spawnTied, type TiedProcess } from '../scripts/child-process.js'
 import { freePort } from '../scripts/livekit-server.js'
 import { redisMissing, startRedisServer } from '../scripts/redis-server.js'
 import { endWithTest, signHs256, startLivekit } from './helper.js'
-import { recordingProxy } from './livekit-proxy.js'
+import { listsEveryRoom, recordingProxy } from './livekit-proxy.js'
 
 /**
  * The service as `npm start` runs it: `npm run build`, then `node dist/src/server.js`, its own
@@ -136,11 +136,21 @@ t.test('with Redis, a replica killed with SIGKILL and started again loses nothin
   const livekit = await startLivekit(t)
   const redis = await startRedisServer()
   t.teardown(redis.stop)
-  const first = await serveBuilt(t, livekit, { REDIS_URL: redis.url })
-  const session = await (await fetch(`${first.base}/api/v1/voice-sessions/start`, { method: 'POST', headers: { authorization: first.authorization } })).json() as { room_name: string }
+  // The first to start rebuilds the index from LiveKit's whole room list and leads that for RECONCILE_INTERVAL_MS:
+  // the one started again must find the session in Redis, not in LiveKit's list.
+  const shared = { REDIS_URL: redis.url, RECONCILE_INTERVAL_MS: '3600000' }
+  const first = await serveBuilt(t, livekit, shared)
+  await first.server.waitForOutput(/session index rebuilt from LiveKit/, 10_000)
+  const started = await fetch(`${first.base}/api/v1/voice-sessions/start`, { method: 'POST', headers: { authorization: first.authorization } })
+  t.equal(started.status, 200)
+  const session = await started.json() as { room_name: string }
   await first.server.kill()
-  const second = await serveBuilt(t, livekit, { REDIS_URL: redis.url })
-  const listed = await (await fetch(`${second.base}/api/v1/voice-sessions/active`, { headers: { authorization: second.authorization } })).json() as { sessions: Array<{ room_name: string }> }
-  t.same(listed.sessions.map((s) => s.room_name), [session.room_name])
+  const proxy = await recordingProxy(t, livekit.port)
+  const second = await serveBuilt(t, livekit, { ...shared, LIVEKIT_URL: proxy.url })
+  const listed = await fetch(`${second.base}/api/v1/voice-sessions/active`, { headers: { authorization: second.authorization } })
+  t.equal(listed.status, 200)
+  t.same(((await listed.json()) as { sessions: Array<{ room_name: string }> }).sessions.map((s) => s.room_name), [session.room_name])
   t.equal((await fetch(`${second.base}/ready`)).status, 200)
+  t.ok(proxy.twirp.some((call) => call.method === 'ListRooms'), 'its LiveKit calls go through the proxy (the readiness probe did)')
+  t.same(proxy.twirp.filter(listsEveryRoom), [], 'no full ListRooms: the session came from Redis')
 })

@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
 import { censorTokens } from '#http/censor.js'
+import { httpAnswerOf } from '#http/domain-errors.js'
 import { sendError } from '#http/schemas/error.js'
 
 interface ServiceError extends FastifyError {
@@ -34,18 +35,21 @@ function messageOf (error: ServiceError, statusCode: number): string {
 }
 
 /**
- * One error handler and one not-found handler, both sending the one error body.
- * 4xx messages pass through; 5xx are logged with the request id and masked
- * unless they are our own deliberate upstream errors.
+ * One error handler and one not-found handler, both sending the one error body. The domain's
+ * errors (a session not found, a cap reached, LiveKit or the index away) are answered as
+ * src/http/domain-errors.ts maps them, with their own message. Other 4xx messages pass through;
+ * other 5xx are logged with the request id and masked.
  */
 export default fp(async function errorHandlerPlugin (fastify) {
   fastify.setErrorHandler(function errorHandler (error: ServiceError, request, reply) {
-    const statusCode = statusOf(error)
+    const answer = httpAnswerOf(error)
+    const statusCode = answer?.statusCode ?? statusOf(error)
     if (statusCode >= 500) {
       request.log.error({ err: error }, 'request failed')
     }
-    if (error.headers !== undefined) reply.headers(error.headers)
-    return sendError(reply, statusCode, messageOf(error, statusCode))
+    const headers = answer === undefined ? error.headers : answer.headers
+    if (headers !== undefined) reply.headers(headers)
+    return sendError(reply, statusCode, answer?.message ?? messageOf(error, statusCode))
   })
 
   // Only JSON bodies are read: anything else is 415, not a string the schemas then refuse.

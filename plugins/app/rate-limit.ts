@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { parseRate } from '#ops/rate.js'
-import { KEY_PREFIX } from '#index/redis-store.js'
+import { redisKeys } from '#redis/keys.js'
 
 /** A route's `preHandler` that counts the request against a per-user bucket and refuses it past the limit. */
 type RateLimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -27,10 +27,10 @@ function userOf (request: FastifyRequest): string {
  * https://github.com/fastify/fastify-rate-limit
  */
 export default fp(async function rateLimitPlugin (fastify) {
-  const { START_RATE_LIMIT, API_RATE_LIMIT } = fastify.config
+  const { START_RATE_LIMIT, API_RATE_LIMIT, REDIS_KEY_PREFIX } = fastify.config
   await fastify.register(rateLimit, {
     global: false,
-    ...(fastify.redis === undefined ? {} : { redis: fastify.redis, nameSpace: `${KEY_PREFIX}rate:` }),
+    ...(fastify.redis === undefined ? {} : { redis: fastify.redis, nameSpace: redisKeys(REDIS_KEY_PREFIX).rateLimitNamespace }),
     // A Redis outage is answered by the session index (503); the limits do not block on it.
     skipOnError: true
   })

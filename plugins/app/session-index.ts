@@ -3,6 +3,7 @@ import { createMemoryStore } from '#index/memory-store.js'
 import { createRedisStore } from '#index/redis-store.js'
 import { createSessionIndex, type SessionIndex } from '#index/session-index.js'
 import type { SessionStore } from '#index/session-store.js'
+import { redisKeys } from '#redis/keys.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,12 +19,13 @@ export interface SessionIndexPluginOptions {
 /**
  * The session index: every live session, its owner and who is in it, kept by the service's own
  * start and end, LiveKit's webhooks and a bounded reconcile, so that reads cost the same at any
- * number of rooms. In Redis when REDIS_URL is set (shared by replicas), else in memory.
+ * number of rooms. In Redis when REDIS_URL is set (shared by replicas, keys under REDIS_KEY_PREFIX),
+ * else in memory.
  * https://github.com/redis/ioredis
  */
 export default fp<SessionIndexPluginOptions>(async function sessionIndexPlugin (fastify, opts) {
-  const { RECONCILE_INTERVAL_MS } = fastify.config
-  const store = opts.sessionStore ?? (fastify.redis === undefined ? createMemoryStore() : createRedisStore(fastify.redis))
+  const { RECONCILE_INTERVAL_MS, REDIS_KEY_PREFIX } = fastify.config
+  const store = opts.sessionStore ?? (fastify.redis === undefined ? createMemoryStore() : createRedisStore(fastify.redis, redisKeys(REDIS_KEY_PREFIX)))
   const index = createSessionIndex(store, { livekit: fastify.livekit, intervalMs: RECONCILE_INTERVAL_MS, log: fastify.log })
   fastify.decorate('sessionIndex', index)
   fastify.addHook('onReady', async () => { index.reconciler.start() })

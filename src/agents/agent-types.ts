@@ -7,7 +7,7 @@ export type AgentType = typeof AGENT_TYPES[number]
 
 export const DEFAULT_AGENT_TYPE: AgentType = 'general'
 
-// A JSON Schema `enum` rather than a union of literals: OpenAPI client generators turn it into a proper enum.
+/** An agent type in session metadata. */
 export const AgentTypeSchema = Type.Unsafe<AgentType>(Type.String({
   enum: [...AGENT_TYPES],
   description: 'The kind of voice agent that serves the session'

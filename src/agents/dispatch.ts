@@ -36,6 +36,11 @@ export const AGENT_START_MS = 15_000
 
 type DispatchConfig = Pick<Config, 'LIVEKIT_AGENT_NAME' | 'LIVEKIT_AGENT_NAMES' | 'AGENT_JOIN_TIMEOUT_MS' | 'AGENT_DISPATCH_ATTEMPTS'>
 
+/** How long a room's dispatch claim lasts: it outlives the longest watch that ends, every dispatch given its time, and a start. */
+export function dispatchClaimTtlMs (config: Pick<Config, 'AGENT_JOIN_TIMEOUT_MS' | 'AGENT_DISPATCH_ATTEMPTS'>): number {
+  return config.AGENT_JOIN_TIMEOUT_MS * (config.AGENT_DISPATCH_ATTEMPTS + 1) + AGENT_START_MS
+}
+
 /** `workout=coach-agent,diet=diet-agent` as a map; a type named twice keeps its last name. */
 export function parseAgentNames (value: string): Partial<Record<AgentType, string>> {
   const names: Partial<Record<AgentType, string>> = {}

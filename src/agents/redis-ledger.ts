@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { DispatchLedger } from './ledger.js'
-import { KEY_PREFIX } from '#index/redis-store.js'
 import { ENTRY_TTL_MS } from '#index/session-store.js'
+import type { RedisKeys } from '#redis/keys.js'
 
 // Deletes the claim only if this replica holds it: an expired claim taken over by another stays theirs.
 const RELEASE = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.call(\'DEL\', KEYS[1]) end return 0'
@@ -13,10 +13,9 @@ const RELEASE = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.ca
  * it does not block the room for good; the count of dispatches is a counter that expires with the
  * session's index entry. So one session never gets two dispatches for the same attempt.
  */
-export function createRedisDispatchLedger ({ redis, claimTtlMs }: { redis: Redis, claimTtlMs: number }): DispatchLedger {
+export function createRedisDispatchLedger ({ redis, keys, claimTtlMs }: { redis: Redis, keys: RedisKeys, claimTtlMs: number }): DispatchLedger {
   const holder = randomUUID()
-  const claimKey = (room: string) => `${KEY_PREFIX}dispatch-claim:${room}`
-  const countKey = (room: string) => `${KEY_PREFIX}dispatch-count:${room}`
+  const { dispatchClaim: claimKey, dispatchCount: countKey } = keys
 
   return {
     claim: async (roomName) => await redis.set(claimKey(roomName), holder, 'PX', claimTtlMs, 'NX') === 'OK',

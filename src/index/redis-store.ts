@@ -1,21 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { isAgentType } from '#agents/agent-types.js'
+import type { RedisKeys } from '#redis/keys.js'
 import { ENTRY_TTL_MS, TOMBSTONE_TTL_MS, type IndexedParticipant, type IndexedSession, type SessionStore } from './session-store.js'
 
-/** Every key this service writes starts with this, so that a Redis can be shared with other data. */
-export const KEY_PREFIX = 'voice-sessions:'
+/** A script's reply when the session's hash no longer names the user its caller read first: read again. */
+const USER_CHANGED = 'user-changed'
 
-const keys = {
-  session: (room: string) => `${KEY_PREFIX}s:${room}`,
-  participants: (room: string) => `${KEY_PREFIX}p:${room}`,
-  departed: (room: string) => `${KEY_PREFIX}l:${room}`,
-  user: (userId: string) => `${KEY_PREFIX}u:${userId}`,
-  ended: (room: string) => `${KEY_PREFIX}x:${room}`,
-  event: (id: string) => `${KEY_PREFIX}e:${id}`,
-  lead: (job: string) => `${KEY_PREFIX}lead:${job}`,
-  rooms: `${KEY_PREFIX}rooms`
-}
+/** Reads of a session's user before an operation that needs it gives up (a room's user changes only if it ends and comes back). */
+const USER_READS = 3
 
 // `checked` only moves forward: a late webhook never makes a fresher confirmation look older.
 const RAISE_CHECKED = `
@@ -37,15 +30,17 @@ const SCRIPTS = {
     redis.call('PEXPIRE', KEYS[2], ARGV[6])
     redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
     return 1`],
-  // KEYS: session, participants, departed, rooms, ended. ARGV: room, tombstone ttl, user key prefix.
-  indexEnd: [5, `
+  // KEYS: session, participants, departed, rooms, ended, then the user's rooms when the caller read a user
+  // (how many: the first argument). ARGV: room, tombstone ttl, then that user.
+  indexEnd: [undefined, `
+    local user = redis.call('HGET', KEYS[1], 'user')
+    if user ~= (ARGV[3] or false) then return '${USER_CHANGED}' end
     redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
     local session = redis.call('HGETALL', KEYS[1])
     local participants = redis.call('HGETALL', KEYS[2])
-    local user = redis.call('HGET', KEYS[1], 'user')
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
     redis.call('ZREM', KEYS[4], ARGV[1])
-    if user then redis.call('SREM', ARGV[3] .. user, ARGV[1]) end
+    if user then redis.call('SREM', KEYS[6], ARGV[1]) end
     return { session, participants }`],
   // KEYS: session, participants, departed. ARGV: sid, participant JSON, at, entry ttl.
   indexJoined: [3, `${RAISE_CHECKED}
@@ -74,13 +69,14 @@ const SCRIPTS = {
     raise_checked(KEYS[1], ARGV[1])
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
     return 1`],
-  // KEYS: session, participants. ARGV: checked, entry ttl, user key prefix.
-  indexTouch: [2, `${RAISE_CHECKED}
+  // KEYS: session, participants, the user's rooms. ARGV: checked, entry ttl, the user the caller read.
+  indexTouch: [3, `${RAISE_CHECKED}
     if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    if redis.call('HGET', KEYS[1], 'user') ~= ARGV[3] then return '${USER_CHANGED}' end
     raise_checked(KEYS[1], ARGV[1])
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
     redis.call('PEXPIRE', KEYS[2], ARGV[2])
-    redis.call('PEXPIRE', ARGV[3] .. redis.call('HGET', KEYS[1], 'user'), ARGV[2])
+    redis.call('PEXPIRE', KEYS[3], ARGV[2])
     return 1`]
 } as const
 
@@ -110,16 +106,30 @@ function sessionOf (roomName: string, session: Record<string, string> | string[]
 }
 
 /**
- * The session index in Redis, shared by every replica (REDIS_URL). One hash per session, one per
- * session's participants, a set of departed SIDs, a set of rooms per user and a sorted set of all
- * rooms; entries expire ENTRY_TTL_MS after their last confirmation. Needs a single Redis (or a
- * primary), not Redis Cluster: a script touches the keys of one room and of its user.
+ * The session index in Redis, shared by every replica (REDIS_URL), under the keys `keys` lays out
+ * (REDIS_KEY_PREFIX). One hash per session, one per session's participants, a set of departed
+ * SIDs, a set of rooms per user and a sorted set of all rooms; entries expire ENTRY_TTL_MS after
+ * their last confirmation. Every key a script touches is one of its KEYS, but it needs a single
+ * Redis (or a primary), not Redis Cluster: a script touches the keys of one room and of its user.
  * https://github.com/redis/ioredis
  */
-export function createRedisStore (redis: Redis): SessionStore {
+export function createRedisStore (redis: Redis, keys: RedisKeys): SessionStore {
   for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys, lua })
   const scripts = redis as unknown as Scripted
   const replicaId = randomUUID()
+
+  /**
+   * The reply of a script that needs the user a session names: the user is read first, so that
+   * the user's key arrives in KEYS; the script refuses if the hash names another user by then,
+   * and the user is read again, USER_READS times at most.
+   */
+  async function withSessionUser (roomName: string, run: (user: string | null) => Promise<unknown>): Promise<unknown> {
+    for (let read = 0; read < USER_READS; read++) {
+      const reply = await run(await redis.hget(keys.session(roomName), 'user'))
+      if (reply !== USER_CHANGED) return reply
+    }
+    throw new Error(`The user of the session in ${roomName} changed ${USER_READS} times while it was being updated`)
+  }
 
   async function get (roomName: string): Promise<IndexedSession | undefined> {
     const replies = await redis.multi().hgetall(keys.session(roomName)).hgetall(keys.participants(roomName)).exec()
@@ -154,9 +164,10 @@ export function createRedisStore (redis: Redis): SessionStore {
       return await redis.zrangebyscore(keys.rooms, '-inf', `(${createdBeforeMs}`)
     },
     async end (roomName) {
-      const [session, participants] = await scripts.indexEnd(
-        keys.session(roomName), keys.participants(roomName), keys.departed(roomName), keys.rooms, keys.ended(roomName),
-        roomName, TOMBSTONE_TTL_MS, keys.user('')
+      const room = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), keys.rooms, keys.ended(roomName)]
+      const [session, participants] = await withSessionUser(roomName, async (user) => user === null
+        ? await scripts.indexEnd(room.length, ...room, roomName, TOMBSTONE_TTL_MS)
+        : await scripts.indexEnd(room.length + 1, ...room, keys.user(user), roomName, TOMBSTONE_TTL_MS, user)
       ) as [string[], string[]]
       return sessionOf(roomName, session, participants)
     },
@@ -172,7 +183,10 @@ export function createRedisStore (redis: Redis): SessionStore {
       await scripts.indexReplaceParticipants(keys.session(roomName), keys.participants(roomName), checkedAtMs, ENTRY_TTL_MS, ...pairs)
     },
     async touch (roomName, checkedAtMs) {
-      await scripts.indexTouch(keys.session(roomName), keys.participants(roomName), checkedAtMs, ENTRY_TTL_MS, keys.user(''))
+      // Nothing to touch when the session is gone.
+      await withSessionUser(roomName, async (user) => user === null
+        ? 0
+        : await scripts.indexTouch(keys.session(roomName), keys.participants(roomName), keys.user(user), checkedAtMs, ENTRY_TTL_MS, user))
     },
     async firstDelivery (eventId) {
       return await redis.set(keys.event(eventId), '1', 'PX', TOMBSTONE_TTL_MS, 'NX') === 'OK'

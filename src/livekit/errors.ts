@@ -1,13 +1,21 @@
-import { httpErrors } from '@fastify/sensible'
 import { ServerError } from 'livekit-server-sdk'
 
-/** Seconds a client is asked to wait before retrying when LiveKit is unavailable. */
-const RETRY_AFTER_SECONDS = '5'
+/** LiveKit cannot be reached, or says it is over capacity: a retry later may succeed. */
+export class LivekitUnavailableError extends Error {
+  override name = 'LivekitUnavailableError'
+}
 
-function upstreamError (status: number, message: string) {
-  const error = httpErrors.createError(status, message, { expose: true })
-  if (status === 503) error.headers = { 'retry-after': RETRY_AFTER_SECONDS }
-  return error
+/** LiveKit did not answer within LIVEKIT_REQUEST_TIMEOUT_MS. */
+export class LivekitTimeoutError extends Error {
+  override name = 'LivekitTimeoutError'
+  constructor (readonly timeoutMs: number, options?: ErrorOptions) {
+    super(`LiveKit did not answer within ${timeoutMs} ms`, options)
+  }
+}
+
+/** LiveKit answered, and refused or failed the operation (or the service's credentials). */
+export class LivekitFailedError extends Error {
+  override name = 'LivekitFailedError'
 }
 
 /** undici's own deadlines (connecting, the headers, the body): LiveKit did not answer in time. */
@@ -43,20 +51,21 @@ export function isRoomNotFound (err: unknown): boolean {
 }
 
 /**
- * Maps a failed LiveKit API call to the deliberate HTTP error the client sees; `action` says
- * what the service was doing ("create the room"). LiveKit's own answers are upstream failures
- * (502, 503 when it is over capacity): the caller's input was checked before LiveKit was called,
- * and a missing room is the caller's business only where the operation says so (`isRoomNotFound`).
- * Unknown failures are returned as they are, to be logged and masked as a 500.
+ * A failed LiveKit API call as the service's own error, which says what LiveKit did; `action`
+ * says what the service was doing ("create the room"). LiveKit's own refusals are its failures,
+ * not the caller's: the caller's input was checked before LiveKit was called, and a missing room
+ * is the caller's business only where the operation says so (`isRoomNotFound`). Unknown failures
+ * are returned as they are, to be logged and masked as a 500.
  */
-export function toServiceError (err: unknown, timeoutMs: number, action: string): Error {
-  if (isTimeout(err)) return upstreamError(504, `LiveKit did not answer within ${timeoutMs} ms`)
-  if (isUnreachable(err)) return upstreamError(503, 'LiveKit is unreachable')
+export function toLivekitError (err: unknown, timeoutMs: number, action: string): Error {
+  const options = { cause: err }
+  if (isTimeout(err)) return new LivekitTimeoutError(timeoutMs, options)
+  if (isUnreachable(err)) return new LivekitUnavailableError('LiveKit is unreachable', options)
   if (err instanceof ServerError) {
-    if (err.status === 401 || err.status === 403) return upstreamError(502, 'LiveKit refused the service\'s API credentials')
-    if (err.status === 429 || err.code === 'resource_exhausted') return upstreamError(503, 'LiveKit is over capacity')
-    if (err.status >= 500) return upstreamError(502, `LiveKit failed (${err.status}) to ${action}`)
-    return upstreamError(502, `LiveKit refused to ${action} (${err.code ?? err.status})`)
+    if (err.status === 401 || err.status === 403) return new LivekitFailedError('LiveKit refused the service\'s API credentials', options)
+    if (err.status === 429 || err.code === 'resource_exhausted') return new LivekitUnavailableError('LiveKit is over capacity', options)
+    if (err.status >= 500) return new LivekitFailedError(`LiveKit failed (${err.status}) to ${action}`, options)
+    return new LivekitFailedError(`LiveKit refused to ${action} (${err.code ?? err.status})`, options)
   }
   return err instanceof Error ? err : new Error(String(err))
 }

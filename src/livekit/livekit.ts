@@ -1,7 +1,7 @@
 import { AccessToken, ServerError, TrackSource } from 'livekit-server-sdk'
 import type { Config } from '../config.js'
 import { createLivekitApi } from './api.js'
-import { isRoomNotFound, toServiceError } from './errors.js'
+import { isRoomNotFound, LivekitTimeoutError, LivekitUnavailableError, toLivekitError } from './errors.js'
 import { noMetrics, type Metrics } from '#ops/metrics.js'
 
 export interface TokenRequest {
@@ -33,10 +33,10 @@ function expiryOf (jwt: string): Date {
  */
 function outcomeOf (err: unknown): string {
   if (isRoomNotFound(err)) return 'not_found'
-  const status = (toServiceError(err, 0, 'call') as { statusCode?: number }).statusCode
-  if (status === 504) return 'timeout'
-  if (status === 503) return 'unavailable'
-  if (status !== 502 || !(err instanceof ServerError)) return 'error'
+  const error = toLivekitError(err, 0, 'call')
+  if (error instanceof LivekitTimeoutError) return 'timeout'
+  if (error instanceof LivekitUnavailableError) return 'unavailable'
+  if (!(err instanceof ServerError)) return 'error'
   if (err.status === 401 || err.status === 403) return 'unauthorized'
   return err.status >= 500 ? 'failed' : 'refused'
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Livekit } from '#livekit/livekit.js'
-import { toServiceError } from '#livekit/errors.js'
+import { toLivekitError } from '#livekit/errors.js'
 
 /** How long a LiveKit check's answer is reused: `/ready` may be polled often, LiveKit is asked at most this often. */
 export const LIVEKIT_CHECK_EVERY_MS = 2000
@@ -37,7 +37,7 @@ export function createReadiness ({ livekit, redis, requestTimeoutMs, overloaded 
     if (livekitCheck === undefined || now() - livekitCheck.at >= LIVEKIT_CHECK_EVERY_MS) {
       livekitCheck = {
         at: now(),
-        result: livekit.rooms.listRooms([PROBE_ROOM]).then(() => 'ok', (err: unknown) => toServiceError(err, requestTimeoutMs, 'list rooms').message)
+        result: livekit.rooms.listRooms([PROBE_ROOM]).then(() => 'ok', (err: unknown) => toLivekitError(err, requestTimeoutMs, 'list rooms').message)
       }
     }
     return livekitCheck.result

@@ -1,19 +1,17 @@
-import { httpErrors } from '@fastify/sensible'
-import type { Static } from '@sinclair/typebox'
 import type { Room } from 'livekit-server-sdk'
 import type { AgentDispatch, AgentState } from '#agents/dispatch.js'
-import type { AgentType } from '#agents/agent-types.js'
+import { DEFAULT_AGENT_TYPE, type AgentType } from '#agents/agent-types.js'
 import type { Livekit } from '#livekit/livekit.js'
-import { isRoomNotFound, toServiceError } from '#livekit/errors.js'
+import { isRoomNotFound, toLivekitError } from '#livekit/errors.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { indexedParticipants, presenceOfIndexed } from './room-presence.js'
 import { isSessionRoomName, newRoomName } from './room-name.js'
 import { createdAtMsOf } from '#livekit/room-time.js'
-import type { ActiveSessionsSchema, EndedSessionSchema, SessionStatusSchema, SessionTokenSchema, StartedSessionSchema } from '#http/schemas/voice-session.js'
 import { RECONCILE_BATCH } from '#index/reconcile.js'
 import type { SessionIndex } from '#index/session-index.js'
 import type { IndexedSession } from '#index/session-store.js'
 import { noMetrics, type EndReason, type Metrics } from '#ops/metrics.js'
+import { CapReachedError, IndexUnavailableError, NotYourSessionError, SessionNotFoundError, type CapScope } from './errors.js'
 import { parseSessionMetadata, sessionMetadata } from './metadata.js'
 
 /** The signed-in user a session belongs to: the app JWT's `sub` and `email`. */
@@ -45,8 +43,6 @@ export interface SessionLimits {
   lengthMs: number
 }
 
-export type CapScope = 'user' | 'service'
-
 export interface SessionsOptions {
   livekit: Livekit
   agents: AgentDispatch
@@ -64,9 +60,45 @@ export function displayName (user: SessionUser): string {
   return user.email === '' ? user.id : user.email
 }
 
+/** A token that joins a session's room. */
+export interface SessionToken {
+  roomName: string
+  token: string
+  livekitUrl: string
+  expiresAt: Date
+}
+
+/** A session just started: its token, and when the service will end it. */
+export interface StartedSession extends SessionToken {
+  agentType: AgentType
+  endsAtMs: number
+}
+
+/** Who is in a session now. */
+export interface SessionStatus {
+  roomName: string
+  /** People in the room; agents are not counted. */
+  people: number
+  agentConnected: boolean
+  agentState: AgentState
+  createdAtMs: number
+  endsAtMs: number
+}
+
+/** One of a user's live sessions, as `listActive` gives it. */
+export interface ActiveSession {
+  roomName: string
+  agentType: AgentType
+  people: number
+  agentState: AgentState
+  createdAtMs: number
+  endsAtMs: number
+}
+
 /**
- * The one module that speaks to LiveKit: starts, reads, lists and ends voice sessions and maps
- * LiveKit's failures to deliberate HTTP errors. Routes only call this. Reads are answered from the
+ * The one module that speaks to LiveKit: starts, reads, lists and ends voice sessions, and turns
+ * LiveKit's failures into the service's own errors (src/sessions/errors.ts, src/livekit/errors.ts).
+ * Routes only call this. Reads are answered from the
  * session index while LiveKit confirmed the session within RECONCILE_INTERVAL_MS (webhooks and the
  * reconcile keep it so); a session the index does not hold fresh is read from LiveKit, and the
  * index learns what was read.
@@ -75,21 +107,21 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
   const { rooms } = livekit
   const { store } = index
 
-  /** One LiveKit call; its failure becomes a deliberate HTTP error that says what was being done. */
+  /** One LiveKit call; its failure becomes the service's own error, which says what was being done. */
   async function call<T> (action: string, request: () => Promise<T>): Promise<T> {
     try {
       return await request()
     } catch (err) {
-      throw toServiceError(err, requestTimeoutMs, action)
+      throw toLivekitError(err, requestTimeoutMs, action)
     }
   }
 
-  /** One session-index operation; a store that fails (Redis down) is a 503, never a guess. */
+  /** One session-index operation; a store that fails (Redis down) is IndexUnavailableError, never a guess. */
   async function indexed<T> (operation: () => Promise<T>): Promise<T> {
     try {
       return await operation()
     } catch (err) {
-      throw Object.assign(httpErrors.serviceUnavailable('The session index is unavailable'), { cause: err, headers: { 'retry-after': '5' } })
+      throw new IndexUnavailableError({ cause: err })
     }
   }
 
@@ -118,24 +150,24 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
   }
 
   /**
-   * The user's session, or 404 / 403: from the index while it is fresh, else from LiveKit (one
+   * The user's session, or SessionNotFoundError / NotYourSessionError: from the index while it is fresh, else from LiveKit (one
    * room by name, never the whole list), whose participants are asked for only once the room
    * proved to be the caller's.
    */
   async function ownedSession (user: SessionUser, roomName: string): Promise<IndexedSession> {
-    if (!isSessionRoomName(roomName)) throw httpErrors.notFound('Session not found')
+    if (!isSessionRoomName(roomName)) throw new SessionNotFoundError(roomName)
     const known = await indexed(() => store.get(roomName))
     if (known !== undefined && isFresh(known)) {
-      if (known.userId !== user.id) throw httpErrors.forbidden('Not your session')
+      if (known.userId !== user.id) throw new NotYourSessionError(roomName)
       return known
     }
     const checkedAtMs = now()
     const [room] = await call('read the room', () => rooms.listRooms([roomName]))
     if (room === undefined) {
       if (known !== undefined) await forget(roomName, 'reconciled')
-      throw httpErrors.notFound('Session not found')
+      throw new SessionNotFoundError(roomName)
     }
-    if (parseSessionMetadata(room.metadata)?.user_id !== user.id) throw httpErrors.forbidden('Not your session')
+    if (parseSessionMetadata(room.metadata)?.user_id !== user.id) throw new NotYourSessionError(roomName)
     const participants = indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(roomName)))
     return await learn(room, participants, checkedAtMs) as IndexedSession
   }
@@ -167,29 +199,27 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     return await agents.agentStateRedispatchingIfLost(dispatch, presenceOfIndexed(session.participants), now() - session.createdAtMs)
   }
 
-  async function issueToken (user: SessionUser, roomName: string): Promise<Static<typeof SessionTokenSchema>> {
+  async function issueToken (user: SessionUser, roomName: string): Promise<SessionToken> {
     const { token, expiresAt } = await livekit.issueToken({ identity: user.id, name: displayName(user), room: roomName })
-    return { room_name: roomName, token, livekit_url: livekit.url, expires_at: expiresAt.toISOString() }
+    return { roomName, token, livekitUrl: livekit.url, expiresAt }
   }
 
-  /** When a session started at this time is ended by the service (MAX_SESSION_SECONDS), as ISO 8601. */
-  const endsAt = (createdAtMs: number): string => new Date(createdAtMs + limits.lengthMs).toISOString()
+  /** When the service ends a session started at this time (MAX_SESSION_SECONDS). */
+  const endsAtMs = (createdAtMs: number): number => createdAtMs + limits.lengthMs
 
-  /** A cap refusal: 429 without Retry-After (no time can be promised), naming the cap. */
-  function capReached (scope: CapScope, message: string): Error {
+  /** A cap refusal, counted, naming the cap, its limit and the sessions live. */
+  function capReached (scope: CapScope, limit: number, live: number): Error {
     metrics.sessionCapRefused(scope)
-    return httpErrors.tooManyRequests(message)
+    return new CapReachedError(scope, limit, live)
   }
 
   /** Refuses a start past the user's cap or the service's, counted from the index (LiveKit is asked only about stale entries). */
   async function ensureBelowCaps (user: SessionUser): Promise<void> {
     const mine = await current(await indexed(() => store.listByUser(user.id)))
-    if (mine.length >= limits.perUser) {
-      throw capReached('user', `You have ${mine.length} live sessions, the most allowed (MAX_SESSIONS_PER_USER = ${limits.perUser}); end one first`)
-    }
-    if (limits.live > 0 && await indexed(() => store.count()) >= limits.live) {
-      throw capReached('service', `The service is at its cap of ${limits.live} live sessions (MAX_LIVE_SESSIONS); try again later`)
-    }
+    if (mine.length >= limits.perUser) throw capReached('user', limits.perUser, mine.length)
+    if (limits.live === 0) return
+    const live = await indexed(() => store.count())
+    if (live >= limits.live) throw capReached('service', limits.live, live)
   }
 
   /**
@@ -197,7 +227,7 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
    * returns a token that joins it. A room the index cannot record is deleted again: never a
    * session nobody can see.
    */
-  async function start (user: SessionUser, agentType: AgentType): Promise<Static<typeof StartedSessionSchema>> {
+  async function start (user: SessionUser, agentType: AgentType = DEFAULT_AGENT_TYPE): Promise<StartedSession> {
     await ensureBelowCaps(user)
     const roomName = newRoomName(user.id)
     const createdAt = new Date()
@@ -221,30 +251,30 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     metrics.sessionStarted(agentType)
     if (agents.agentNameFor(agentType) !== undefined) metrics.agentDispatched('with_room')
     await agents.watch(dispatch)
-    return { ...await issueToken(user, roomName), agent_type: agentType, ends_at: endsAt(createdAtMs) }
+    return { ...await issueToken(user, roomName), agentType, endsAtMs: endsAtMs(createdAtMs) }
   }
 
   /** A fresh token for the owner of a live session, e.g. to reconnect after the first one expired. */
-  async function refreshToken (user: SessionUser, roomName: string): Promise<Static<typeof SessionTokenSchema>> {
+  async function refreshToken (user: SessionUser, roomName: string): Promise<SessionToken> {
     await ownedSession(user, roomName)
     return await issueToken(user, roomName)
   }
 
-  async function status (user: SessionUser, roomName: string): Promise<Static<typeof SessionStatusSchema>> {
+  async function status (user: SessionUser, roomName: string): Promise<SessionStatus> {
     const session = await ownedSession(user, roomName)
     const presence = presenceOfIndexed(session.participants)
     return {
-      room_name: roomName,
-      active: presence.people > 0,
-      participants: presence.people,
-      agent_connected: presence.agentConnected,
-      agent_state: await agentStateRedispatchingIfLost(session),
-      created_at: new Date(session.createdAtMs).toISOString(),
-      ends_at: endsAt(session.createdAtMs)
+      roomName,
+      people: presence.people,
+      agentConnected: presence.agentConnected,
+      agentState: await agentStateRedispatchingIfLost(session),
+      createdAtMs: session.createdAtMs,
+      endsAtMs: endsAtMs(session.createdAtMs)
     }
   }
 
-  async function end (user: SessionUser, roomName: string): Promise<Static<typeof EndedSessionSchema>> {
+  /** Deletes the session's room (everyone in it is disconnected) and forgets the session. */
+  async function end (user: SessionUser, roomName: string): Promise<void> {
     await ownedSession(user, roomName)
     deleting.add(roomName)
     try {
@@ -254,29 +284,26 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
       // Closed by LiveKit (or ended elsewhere) since it was read: the session is gone all the same.
       if (isRoomNotFound(err)) {
         await forget(roomName, 'reconciled')
-        throw httpErrors.notFound('Session not found')
+        throw new SessionNotFoundError(roomName)
       }
-      throw toServiceError(err, requestTimeoutMs, 'delete the room')
+      throw toLivekitError(err, requestTimeoutMs, 'delete the room')
     }
     await forget(roomName, 'deleted').finally(() => deleting.delete(roomName))
-    return { status: 'ended', room_name: roomName }
   }
 
   /** The caller's live sessions, from the index: the cost depends on this user's sessions only. */
-  async function listActive (user: SessionUser): Promise<Static<typeof ActiveSessionsSchema>> {
+  async function listActive (user: SessionUser): Promise<ActiveSession[]> {
     await call('list rooms', () => index.reconciler.whenRebuilt())
     const sessions = await current(await indexed(() => store.listByUser(user.id)))
     sessions.sort((a, b) => a.createdAtMs - b.createdAtMs)
-    return {
-      sessions: await Promise.all(sessions.map(async (session) => ({
-        room_name: session.roomName,
-        agent_type: session.agentType,
-        participants: presenceOfIndexed(session.participants).people,
-        agent_state: await agentStateRedispatchingIfLost(session),
-        created_at: new Date(session.createdAtMs).toISOString(),
-        ends_at: endsAt(session.createdAtMs)
-      })))
-    }
+    return await Promise.all(sessions.map(async (session) => ({
+      roomName: session.roomName,
+      agentType: session.agentType,
+      people: presenceOfIndexed(session.participants).people,
+      agentState: await agentStateRedispatchingIfLost(session),
+      createdAtMs: session.createdAtMs,
+      endsAtMs: endsAtMs(session.createdAtMs)
+    })))
   }
 
   return { start, refreshToken, status, end, listActive, isDeleting: (roomName: string) => deleting.has(roomName) }

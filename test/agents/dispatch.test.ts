@@ -15,8 +15,16 @@ const config = {
   AGENT_JOIN_TIMEOUT_MS: 20,
   AGENT_DISPATCH_ATTEMPTS: 3
 }
-const warnings: string[] = []
-const log = { warn: (_details: object, message: string) => { warnings.push(message) } } as unknown as FastifyBaseLogger
+const AGAIN = 'voice agent not in the room and every dispatch lost: dispatching again'
+const MISSING = 'voice agent missing: no dispatch was answered'
+const DISPATCH_FAILED = 'agent dispatch failed'
+const READ_FAILED = 'agent watch: reading the room from LiveKit failed; looking again later'
+
+/** A logger for one test: the messages it was warned with, in order, and nothing from another test. */
+function recordingLog (): { log: FastifyBaseLogger, warnings: string[] } {
+  const warnings: string[] = []
+  return { log: { warn: (_details: object, message: string) => { warnings.push(message) } } as unknown as FastifyBaseLogger, warnings }
+}
 const session = { user_id: 'alice', agent_type: 'workout' as const, room_name: 'fitness-voice-alice-0a1b2c3d' }
 const nobody = { people: 0, agentConnected: false }
 const waiting = { people: 1, agentConnected: false }
@@ -104,6 +112,7 @@ async function settle (agents: { watching: () => number }) {
 const noAgents = { ...config, LIVEKIT_AGENT_NAME: '', LIVEKIT_AGENT_NAMES: '' }
 
 t.test('agent names: the default, per-type overrides, and the type an agent name serves', async (t) => {
+  const { log } = recordingLog()
   const { livekit } = fakeLivekit()
   const agents = createAgentDispatch({ livekit, config, log })
   t.equal(agents.agentNameFor('workout'), 'coach-agent')
@@ -152,6 +161,7 @@ t.test('a dispatch is lost only when LiveKit lists it with no job once placing i
 })
 
 t.test('the agent state follows the room: connected, dispatching, missing, none', async (t) => {
+  const { log } = recordingLog()
   const { livekit, created } = fakeLivekit()
   const agents = createAgentDispatch({ livekit, config, log })
   const giveUpAfterMs = JOB_LISTING_MS * config.AGENT_DISPATCH_ATTEMPTS
@@ -170,6 +180,7 @@ t.test('the agent state follows the room: connected, dispatching, missing, none'
 })
 
 t.test('an agent that never joins is dispatched again, a bounded number of times', async (t) => {
+  const { log, warnings } = recordingLog()
   const { livekit, created } = fakeLivekit()
   const counted: string[] = []
   const agents = createAgentDispatch({ livekit, config, log, onDispatch: (outcome) => counted.push(outcome) })
@@ -180,10 +191,11 @@ t.test('an agent that never joins is dispatched again, a bounded number of times
   t.same(counted, ['again', 'again'], 'each counted (for agent_dispatches_total)')
   t.same(created.map((d) => d.agent), ['coach-agent', 'coach-agent'])
   t.same(JSON.parse(created[0]?.metadata ?? ''), session)
-  t.equal(warnings.at(-1), 'voice agent missing: no dispatch was answered')
+  t.same(warnings, [AGAIN, AGAIN, MISSING], 'each dispatch again warned of, then the missing agent')
 })
 
 t.test('the watch ends as soon as the agent is in the room', async (t) => {
+  const { log } = recordingLog()
   const { livekit, created } = fakeLivekit({ agentJoinsAt: 2 })
   const agents = createAgentDispatch({ livekit, config: { ...config, AGENT_DISPATCH_ATTEMPTS: 10 }, log })
   await agents.watch(session)
@@ -192,6 +204,7 @@ t.test('the watch ends as soon as the agent is in the room', async (t) => {
 })
 
 t.test('a dispatch LiveKit is still placing (listed, no job yet) is waited for, not repeated', async (t) => {
+  const { log } = recordingLog()
   const { livekit, calls, created } = fakeLivekit({ job: 'none', madeAgoMs: 0 })
   const agents = createAgentDispatch({ livekit, config, log })
   await agents.watch(session)
@@ -203,6 +216,7 @@ t.test('a dispatch LiveKit is still placing (listed, no job yet) is waited for, 
 })
 
 t.test('a dispatch whose job a worker took is waited for while its agent starts, never repeated', async (t) => {
+  const { log } = recordingLog()
   const { livekit, calls, created } = fakeLivekit({ job: 'running', madeAgoMs: 0 })
   const agents = createAgentDispatch({ livekit, config, log })
   await agents.watch(session)
@@ -219,6 +233,7 @@ t.test('a dispatch whose job a worker took is waited for while its agent starts,
 })
 
 t.test('a job LiveKit still lists as running long after it started is over: its agent is dispatched again', async (t) => {
+  const { log } = recordingLog()
   const { livekit, created } = fakeLivekit({ job: 'running', madeAgoMs: AGENT_START_MS + 1000 })
   const agents = createAgentDispatch({ livekit, config, log })
   await agents.watch(session)
@@ -227,6 +242,7 @@ t.test('a job LiveKit still lists as running long after it started is over: its 
 })
 
 t.test('a person waiting without the agent gets it dispatched again (a GET\'s side effect), within the same bound', async (t) => {
+  const { log } = recordingLog()
   const { livekit, created } = fakeLivekit()
   const agents = createAgentDispatch({ livekit, config, log })
   t.equal(await agents.agentStateRedispatchingIfLost(session, waiting, 10), 'dispatching', 'too young: the room\'s own dispatch has its time')
@@ -243,6 +259,7 @@ t.test('a person waiting without the agent gets it dispatched again (a GET\'s si
 })
 
 t.test('a status landing while a look is under way starts no second watch; close stops every LiveKit call', async (t) => {
+  const { log } = recordingLog()
   let release = () => {}
   const held = new Promise<void>((resolve) => { release = resolve })
   let holding = true
@@ -273,6 +290,7 @@ t.test('a status landing while a look is under way starts no second watch; close
 })
 
 t.test('status calls at once for a session nobody watches (this replica restarted) start one watch', async (t) => {
+  const { log } = recordingLog()
   const fake = fakeLivekit()
   const agents = createAgentDispatch({ livekit: fake.livekit, config, log })
   const states = await Promise.all(Array.from({ length: 8 }, async () => await agents.agentStateRedispatchingIfLost(session, waiting, OLD_ROOM_MS)))
@@ -284,6 +302,7 @@ t.test('status calls at once for a session nobody watches (this replica restarte
 })
 
 t.test('a failed dispatch counts once', async (t) => {
+  const { log, warnings } = recordingLog()
   const { livekit, calls, created } = fakeLivekit({ fails: (call) => call === 'createDispatch' })
   const counted: string[] = []
   const agents = createAgentDispatch({ livekit, config, log, onDispatch: (outcome) => counted.push(outcome) })
@@ -292,11 +311,12 @@ t.test('a failed dispatch counts once', async (t) => {
   t.equal(calls.createDispatch, 2, 'attempts 2 and 3 were both tried')
   t.same(counted, ['failed', 'failed'])
   t.equal(created.length, 0)
-  t.ok(warnings.includes('agent dispatch failed'))
+  t.same(warnings, [AGAIN, DISPATCH_FAILED, AGAIN, DISPATCH_FAILED, MISSING], 'each failed dispatch warned of')
   t.equal(await agents.agentStateRedispatchingIfLost(session, waiting, OLD_ROOM_MS), 'missing')
 })
 
 t.test('a failed LiveKit read counts as no dispatch: after an outage the session gets its whole bound', async (t) => {
+  const { log, warnings } = recordingLog()
   const outage = 12
   const { livekit, calls, created } = fakeLivekit({ fails: (call) => call !== 'createDispatch' && calls.listRooms <= outage })
   const agents = createAgentDispatch({ livekit, config, log })
@@ -305,17 +325,18 @@ t.test('a failed LiveKit read counts as no dispatch: after an outage the session
   t.equal(await agents.agentStateRedispatchingIfLost(session, waiting, OLD_ROOM_MS), 'dispatching', 'not missing during the outage')
   await settle(agents)
   t.equal(created.length, 2, 'then attempts 2 and 3')
-  t.ok(warnings.includes('agent watch: reading the room from LiveKit failed; looking again later'))
+  t.same(warnings, [...Array<string>(outage).fill(READ_FAILED), AGAIN, AGAIN, MISSING], 'each failed read warned of, none taken for a lost dispatch')
 
   let listings = 0
   const listing = fakeLivekit({ fails: (call) => call === 'listDispatch' && ++listings <= 3 })
-  const second = createAgentDispatch({ livekit: listing.livekit, config, log })
+  const second = createAgentDispatch({ livekit: listing.livekit, config, log: recordingLog().log })
   await second.watch(session)
   await settle(second)
   t.equal(listing.created.length, 2, 'the same when only the dispatch list fails')
 })
 
 t.test('property: under any LiveKit faults and status calls at any moment, at most AGENT_DISPATCH_ATTEMPTS dispatches and one watch', async (t) => {
+  const { log } = recordingLog()
   const calls = fc.constantFrom<Call>('listRooms', 'listParticipants', 'listDispatch', 'createDispatch')
   await fc.assert(fc.asyncProperty(
     fc.integer({ min: 1, max: 4 }),
@@ -351,6 +372,7 @@ t.test('property: under any LiveKit faults and status calls at any moment, at mo
 })
 
 t.test('an ended session is never dispatched into', async (t) => {
+  const { log } = recordingLog()
   const { livekit, created } = fakeLivekit({ roomExists: false })
   const agents = createAgentDispatch({ livekit, config, log })
   await agents.watch(session)
@@ -381,6 +403,7 @@ t.test('an ended session is never dispatched into', async (t) => {
 })
 
 t.test('close cancels every watch; no dispatch configured means nothing to watch', async (t) => {
+  const { log } = recordingLog()
   const { livekit, calls } = fakeLivekit()
   const agents = createAgentDispatch({ livekit, config, log })
   await agents.watch(session)
@@ -400,21 +423,24 @@ t.test('close cancels every watch; no dispatch configured means nothing to watch
 t.test('a failing ledger is logged, never thrown at a request', async (t) => {
   const broken = (method: keyof DispatchLedger): DispatchLedger => ({ ...createMemoryDispatchLedger(), [method]: async () => { throw new Error(`${method} failed`) } })
   const { livekit, calls } = fakeLivekit()
-  const noCount = createAgentDispatch({ livekit, config, log, ledger: broken('countDispatch') })
+  const noCountLog = recordingLog()
+  const noCount = createAgentDispatch({ livekit, config, log: noCountLog.log, ledger: broken('countDispatch') })
   await noCount.watch(session)
   t.equal(noCount.watching(), 0)
-  t.equal(warnings.at(-1), 'agent watch could not start; status will heal the session')
+  t.same(noCountLog.warnings, ['agent watch could not start; status will heal the session'])
   await noCount.unwatch(session.room_name)
 
-  const noRead = createAgentDispatch({ livekit, config, log, ledger: broken('dispatchesMade') })
+  const noReadLog = recordingLog()
+  const noRead = createAgentDispatch({ livekit, config, log: noReadLog.log, ledger: broken('dispatchesMade') })
   await noRead.watch(session)
   await settle(noRead)
-  t.equal(warnings.at(-1), 'agent watch failed; status will heal the session')
+  t.same(noReadLog.warnings, ['agent watch failed; status will heal the session'])
   t.equal(calls.createDispatch, 0)
 
-  const noForget = createAgentDispatch({ livekit, config, log, ledger: broken('forget') })
+  const noForgetLog = recordingLog()
+  const noForget = createAgentDispatch({ livekit, config, log: noForgetLog.log, ledger: broken('forget') })
   await noForget.unwatch(session.room_name)
-  t.equal(warnings.at(-1), 'agent watch: forgetting the room failed')
+  t.same(noForgetLog.warnings, ['agent watch: forgetting the room failed'])
 })
 
 t.test('the in-memory dispatch ledger keeps the contract, and a bounded memory', async (t) => {

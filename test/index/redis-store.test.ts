@@ -2,10 +2,18 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
 import { createRedisDispatchLedger } from '#agents/redis-ledger.js'
-import { createRedisStore, KEY_PREFIX } from '#index/redis-store.js'
+import { createRedisStore } from '#index/redis-store.js'
+import type { NewSession } from '#index/session-store.js'
+import { DEFAULT_KEY_PREFIX, redisKeys } from '#redis/keys.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { dispatchLedgerContract } from '../agents/ledger.contract.js'
 import { sessionStoreContract } from './session-store.contract.js'
+
+const keys = redisKeys(DEFAULT_KEY_PREFIX)
+
+function session (roomName: string, userId = 'a', agentType: NewSession['agentType'] = 'general'): NewSession {
+  return { roomName, userId, agentType, createdAtMs: Date.now() }
+}
 
 // Skipped, saying why, where redis-server is not installed; .ci/run installs it.
 t.test('the Redis session store, on a real redis-server', { skip: redisMissing() ?? false }, async (t) => {
@@ -23,7 +31,7 @@ t.test('the Redis session store, on a real redis-server', { skip: redisMissing()
   async function newStore (t: Test) {
     const client = connect(t)
     await client.flushall()
-    return createRedisStore(client)
+    return createRedisStore(client, keys)
   }
 
   sessionStoreContract(t, newStore, 40)
@@ -31,9 +39,9 @@ t.test('the Redis session store, on a real redis-server', { skip: redisMissing()
   t.test('redis: the shared dispatch ledger keeps the contract; a claim expires with its holder', async (t) => {
     const client = connect(t)
     await client.flushall()
-    await dispatchLedgerContract(t, createRedisDispatchLedger({ redis: client, claimTtlMs: 60_000 }))
-    const one = createRedisDispatchLedger({ redis: client, claimTtlMs: 100 })
-    const two = createRedisDispatchLedger({ redis: connect(t), claimTtlMs: 100 })
+    await dispatchLedgerContract(t, createRedisDispatchLedger({ redis: client, keys, claimTtlMs: 60_000 }))
+    const one = createRedisDispatchLedger({ redis: client, keys, claimTtlMs: 100 })
+    const two = createRedisDispatchLedger({ redis: connect(t), keys, claimTtlMs: 100 })
     t.equal(await one.claim('room-x'), true)
     t.equal(await two.claim('room-x'), false, 'held by another replica')
     await two.release('room-x')
@@ -46,7 +54,7 @@ t.test('the Redis session store, on a real redis-server', { skip: redisMissing()
 
   t.test('redis: two replicas share one index; one of them leads a job at a time', async (t) => {
     const one = await newStore(t)
-    const two = createRedisStore(connect(t))
+    const two = createRedisStore(connect(t), keys)
     await one.add({ roomName: 'room-1', userId: 'a', agentType: 'general', createdAtMs: Date.now() }, Date.now())
     t.match(await two.get('room-1'), { userId: 'a' }, 'written by one, read by the other')
     await two.end('room-1')
@@ -68,12 +76,89 @@ t.test('the Redis session store, on a real redis-server', { skip: redisMissing()
     await store.firstDelivery('EV_1')
     const admin = new Redis(redis.url)
     t.teardown(() => admin.quit())
-    const keys = await admin.keys('*')
-    t.ok(keys.length >= 6)
-    for (const key of keys) {
-      t.ok(key.startsWith(KEY_PREFIX), key)
+    const written = await admin.keys('*')
+    t.ok(written.length >= 6)
+    for (const key of written) {
+      t.ok(key.startsWith(DEFAULT_KEY_PREFIX), key)
       // The set of all rooms is trimmed by the reconcile (and holds live rooms only); every other key expires.
-      if (key !== `${KEY_PREFIX}rooms`) t.ok(await admin.pttl(key) > 0, `${key} expires`)
+      if (key !== keys.rooms) t.ok(await admin.pttl(key) > 0, `${key} expires`)
     }
+  })
+
+  t.test('redis: a store under another prefix writes only its keys; two prefixes on one Redis do not see each other', async (t) => {
+    const client = connect(t)
+    await client.flushall()
+    const stagingKeys = redisKeys('staging:')
+    const staging = createRedisStore(client, stagingKeys)
+    const production = createRedisStore(connect(t), keys)
+    const ledger = createRedisDispatchLedger({ redis: client, keys: stagingKeys, claimTtlMs: 60_000 })
+    await staging.add(session('room-1'), Date.now())
+    await staging.add(session('room-2'), Date.now())
+    await staging.joined('room-1', { sid: 'PA_1', identity: 'a', role: 'person' }, Date.now())
+    await staging.left('room-1', 'PA_2', Date.now())
+    await staging.touch('room-1', Date.now())
+    await staging.end('room-2')
+    await staging.firstDelivery('EV_1')
+    await staging.lead('reconcile', 60_000)
+    await ledger.claim('room-1')
+    await ledger.countDispatch('room-1')
+    const written = await client.keys('*')
+    t.ok(written.length >= 10)
+    for (const key of written) t.ok(key.startsWith('staging:'), key)
+
+    t.equal(await production.get('room-1'), undefined)
+    t.same(await production.listByUser('a'), [])
+    t.equal(await production.count(), 0)
+    t.equal(await production.add(session('room-1', 'a', 'workout'), Date.now()), true)
+    t.equal(await production.add(session('room-2'), Date.now()), true, 'the other prefix\'s tombstone is not this one\'s')
+    t.match(await production.get('room-1'), { agentType: 'workout', participants: [] })
+    t.match(await staging.get('room-1'), { agentType: 'general', participants: [{ sid: 'PA_1' }] })
+    t.same((await staging.listByUser('a')).map((s) => s.roomName), ['room-1'])
+    t.same((await production.listByUser('a')).map((s) => s.roomName).sort(), ['room-1', 'room-2'])
+    t.equal(await staging.count(), 1)
+    t.equal(await production.count(), 2)
+    await production.end('room-1')
+    t.match(await staging.get('room-1'), { userId: 'a' }, 'ending under one prefix leaves the other')
+    t.same((await staging.listByUser('a')).map((s) => s.roomName), ['room-1'])
+    t.equal(await production.firstDelivery('EV_1'), true)
+    t.equal(await production.lead('reconcile', 60_000), true)
+    t.equal(await ledger.isClaimed('room-1'), true)
+    t.equal(await createRedisDispatchLedger({ redis: client, keys, claimTtlMs: 60_000 }).isClaimed('room-1'), false)
+  })
+
+  // The user a session names is read before the script that needs its key; another replica can
+  // change it in between, which only a stub of the read makes happen on demand.
+  t.test('redis: end and touch read the session\'s user again when it changed after they read it', async (t) => {
+    const client = connect(t)
+    await client.flushall()
+    const store = createRedisStore(client, keys)
+    const other = createRedisStore(connect(t), keys)
+    const hget = client.hget.bind(client)
+    let beforeRead = async () => {}
+    client.hget = (async (key: string, field: string) => {
+      const user = await hget(key, field)
+      await beforeRead()
+      beforeRead = async () => {}
+      return user
+    }) as typeof client.hget
+
+    // Read while absent, added by another replica before the script runs.
+    beforeRead = async () => { await other.add(session('room-1'), Date.now()) }
+    t.match(await store.end('room-1'), { roomName: 'room-1', userId: 'a' })
+    t.same(await client.smembers(keys.user('a')), [], 'the room left its user\'s rooms')
+
+    // Read as one user, named another's by the time the script runs (ended, and come back).
+    await store.add(session('room-2', 'a'), Date.now())
+    beforeRead = async () => {
+      await other.end('room-2')
+      await client.del(keys.ended('room-2'))
+      await other.add(session('room-2', 'b'), Date.now())
+      await client.pexpire(keys.user('b'), 1000)
+    }
+    await store.touch('room-2', Date.now())
+    t.ok(await client.pttl(keys.user('b')) > 1000, 'the current user\'s rooms were touched')
+
+    client.hget = (async () => 'nobody') as typeof client.hget
+    await t.rejects(store.touch('room-2', Date.now()), /changed 3 times/, 'a bounded number of reads')
   })
 })

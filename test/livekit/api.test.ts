@@ -6,7 +6,8 @@ import { AccessToken, AgentDispatchClient, RoomAgentDispatch, RoomServiceClient,
 import t, { type Test } from 'tap'
 import { freePort } from '../../scripts/livekit-server.js'
 import { API_TOKEN_RENEW_AFTER_MS, API_TOKEN_TTL_SECONDS, apiOrigin, createLivekitApi, type LivekitApi, type LivekitApiOptions } from '#livekit/api.js'
-import { isRoomNotFound, toServiceError } from '#livekit/errors.js'
+import { httpAnswerOf } from '#http/domain-errors.js'
+import { isRoomNotFound, toLivekitError } from '#livekit/errors.js'
 import { joinRoom } from '../clients.js'
 import { startLivekit } from '../helper.js'
 
@@ -44,7 +45,7 @@ async function failure (promise: Promise<unknown>): Promise<Error> {
 }
 
 function mapped (err: unknown, timeoutMs = 5000) {
-  return toServiceError(err, timeoutMs, 'read the room') as Error & { statusCode?: number }
+  return { ...httpAnswerOf(toLivekitError(err, timeoutMs, 'read the room')) }
 }
 
 function sameServerError (t: Test, actual: Error, expected: Error, message: string): void {

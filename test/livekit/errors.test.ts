@@ -1,17 +1,19 @@
 import { ServerError } from 'livekit-server-sdk'
 import t from 'tap'
 import { errors } from 'undici'
-import { isRoomNotFound, toServiceError } from '#livekit/errors.js'
+import { httpAnswerOf } from '#http/domain-errors.js'
+import { isRoomNotFound, toLivekitError } from '#livekit/errors.js'
 
+/** A LiveKit failure as the client sees it: the service's own error, answered as the error handler maps it. */
 function mapped (err: unknown) {
-  return toServiceError(err, 1500, 'create the room') as Error & { statusCode?: number, expose?: boolean, headers?: Record<string, string> }
+  const error = toLivekitError(err, 1500, 'create the room')
+  return { ...httpAnswerOf(error), message: error.message, error }
 }
 
 t.test('a timeout is a 504 that says how long was waited', async (t) => {
   const error = mapped(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
   t.equal(error.statusCode, 504)
   t.equal(error.message, 'LiveKit did not answer within 1500 ms')
-  t.equal(error.expose, true)
 })
 
 t.test('a refused connection is a 503 with Retry-After', async (t) => {
@@ -70,10 +72,10 @@ t.test('only LiveKit\'s own not_found names a missing room; a bare 404 from a pr
 
 t.test('anything else is passed on, to be logged and masked as a 500', async (t) => {
   const original = new RangeError('unexpected')
-  t.equal(mapped(original), original)
+  t.equal(mapped(original).error, original)
   const unknownCode = Object.assign(new Error('odd'), { code: 'EODD' })
-  t.equal(mapped(unknownCode), unknownCode, 'an error code that says nothing of reaching LiveKit')
+  t.equal(mapped(unknownCode).error, unknownCode, 'an error code that says nothing of reaching LiveKit')
   const invalid = new errors.InvalidArgumentError('bad header')
-  t.equal(mapped(invalid), invalid, 'a mistake in the call itself')
+  t.equal(mapped(invalid).error, invalid, 'a mistake in the call itself')
   t.equal(mapped('a string').message, 'a string')
 })

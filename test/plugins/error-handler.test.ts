@@ -3,7 +3,7 @@ import sensible from '@fastify/sensible'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import errorHandler from '../../plugins/app/error-handler.js'
-import { toServiceError } from '#livekit/errors.js'
+import { toLivekitError } from '#livekit/errors.js'
 
 async function bareApp (t: Test) {
   const lines: string[] = []
@@ -13,7 +13,7 @@ async function bareApp (t: Test) {
   await fastify.register(errorHandler)
   fastify.get('/boom', async () => { throw new Error('database password is hunter2') })
   fastify.get('/teapot', async () => { throw fastify.httpErrors.imateapot('short and stout') })
-  fastify.get('/upstream', async () => { throw toServiceError(new TypeError('fetch failed'), 1000, 'read the room') })
+  fastify.get('/upstream', async () => { throw toLivekitError(new TypeError('fetch failed'), 1000, 'read the room') })
   fastify.get('/odd-status', async () => { throw Object.assign(new Error('odd'), { statusCode: 302 }) })
   await fastify.ready()
   t.teardown(() => fastify.close())

@@ -4,7 +4,7 @@ import { peakOf } from '../../agent/tone.js'
 import { startAgentWorker } from '../agent-worker.js'
 import { agentAudio, joinRoom, pollUntil, publishMicrophone, readFrames, within } from '../clients.js'
 import { bearer, buildWithLivekit, userToken } from '../helper.js'
-import { AGENT_WAIT, sessionStatus, startSession, statusWhen } from '../sessions.js'
+import { AGENT_WAIT, startSession, statusWhen } from '../sessions.js'
 
 /**
  * Sessions end to end: the service, a real livekit-server, the real agent worker and real clients.
@@ -33,7 +33,9 @@ t.test('DELETE disconnects the user and ends the agent\'s job; the session is th
   t.equal(ended.statusCode, 200)
   t.equal(await within(client.disconnected, 10_000), DisconnectReason.ROOM_DELETED, 'the client sees the room deleted')
   t.equal(await pollUntil(activeJobs, (jobs) => jobs === 0, AGENT_WAIT), 0, 'the worker has no job left: the agent left with the room')
-  t.equal((await sessionStatus(app, alice, session.room_name)).statusCode, 404)
+  const gone = await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers: alice })
+  t.equal(gone.statusCode, 404)
+  t.same(gone.json(), { statusCode: 404, error: 'Not Found', message: 'Session not found' })
 })
 
 t.test('start brings the agent in; status follows the user joining and leaving; agents are never people', async (t) => {

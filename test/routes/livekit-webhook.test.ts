@@ -1,9 +1,13 @@
 import t from 'tap'
-import { bearer, build, userToken } from '../helper.js'
+import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
 import { signedDelivery, webhookEvent } from '../webhooks.js'
 
-/** The webhook route on the whole app, with the in-memory index; LiveKit itself is not needed to sign. */
-const app = await build(t, { RECONCILE_INTERVAL_MS: 3_600_000 })
+/**
+ * The webhook route on the whole app, with the in-memory index. The deliveries are signed here, about
+ * rooms LiveKit does not have; a real livekit-server is there for the reads (an empty room list).
+ */
+const livekit = await startLivekit(t)
+const app = await build(t, { ...livekitConfig(livekit), RECONCILE_INTERVAL_MS: 3_600_000 })
 const keys = { apiKey: app.config.LIVEKIT_API_KEY, apiSecret: app.config.LIVEKIT_API_SECRET }
 const URL = '/api/v1/livekit/webhook'
 const ROOM = 'fitness-voice-alice-0a1b2c3d'
@@ -60,8 +64,19 @@ t.test('a verified delivery is applied once; a replay is taken with 200 and chan
   t.same((await deliver(joined)).json(), { outcome: 'duplicate' })
   t.equal((await app.sessionIndex.store.get(ROOM))?.participants.length, 1)
   const alice = bearer(userToken(app, 'alice'))
-  const listed = (await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: alice })).json()
-  t.ok(listed, 'the user reads it')
+  const listed = await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: alice })
+  t.equal(listed.statusCode, 200)
+  const createdAtMs = Number(room.creationTime) * 1000
+  t.same(listed.json(), {
+    sessions: [{
+      room_name: ROOM,
+      agent_type: 'diet',
+      participants: 1,
+      agent_state: 'none',
+      created_at: new Date(createdAtMs).toISOString(),
+      ends_at: new Date(createdAtMs + app.config.MAX_SESSION_SECONDS * 1000).toISOString()
+    }]
+  }, 'the user reads it as the webhooks told it: LiveKit has no such room')
 })
 
 t.test('re-ordered deliveries: a leave before its join, a start after the finish: what has gone stays gone', async (t) => {

@@ -2,6 +2,7 @@ import t from 'tap'
 import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
 import { joinRoom, waitFor } from '../clients.js'
 import { bearer, build, buildWithLivekit, livekitConfig, userToken } from '../helper.js'
+import { listsEveryRoom, recordingProxy } from '../livekit-proxy.js'
 import { ONE_AGENT_CONFIG, oneAgentPerRoom } from '../one-agent-per-room.js'
 
 /**
@@ -36,11 +37,27 @@ t.test('replicas on one Redis behave as one', { skip: redisMissing() ?? false },
     t.same((await one.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: alice })).json(), { sessions: [] })
   })
 
-  t.test('a replica that goes away loses nothing: a new one answers from the shared index', async (t) => {
-    const bob = bearer(userToken(one, 'bob-r'))
-    const session = (await two.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: bob })).json()
-    const three = await build(t, { ...livekitConfig(livekit), ...shared })
-    t.same((await three.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: bob })).json().sessions.map((s: { room_name: string }) => s.room_name), [session.room_name])
+  t.test('a replica that goes away loses nothing: a new one answers from the shared index, not from LiveKit\'s room list', async (t) => {
+    // A Redis of their own, whose rebuild lead (RECONCILE_INTERVAL_MS long) the first of them takes: without a
+    // shared index, the new replica could know the session only by reading LiveKit's whole room list.
+    const ownRedis = await startRedisServer()
+    t.teardown(ownRedis.stop)
+    const pair = { ...livekitConfig(livekit), ...ONE_AGENT_CONFIG, REDIS_URL: ownRedis.url, RECONCILE_INTERVAL_MS: 3_600_000 }
+    const leaving = await build(t, pair)
+    await leaving.sessionIndex.reconciler.whenRebuilt()
+    const bob = bearer(userToken(leaving, 'bob-r'))
+    const started = await leaving.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: bob })
+    t.equal(started.statusCode, 200)
+    await leaving.close()
+
+    const proxy = await recordingProxy(t, livekit.port)
+    const next = await build(t, { ...pair, LIVEKIT_URL: proxy.url })
+    const listed = await next.inject({ method: 'GET', url: '/api/v1/voice-sessions/active', headers: bob })
+    t.equal(listed.statusCode, 200)
+    t.same(listed.json().sessions.map((s: { room_name: string }) => s.room_name), [started.json().room_name])
+    t.equal((await next.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
+    t.ok(proxy.twirp.some((call) => call.method === 'ListRooms'), 'its LiveKit calls go through the proxy (the readiness probe did)')
+    t.same(proxy.twirp.filter(listsEveryRoom), [], 'no full ListRooms: the session came from the shared index')
   })
 
   t.test('exactly one agent job per room with status polled through both replicas', async (t) => {

@@ -1,6 +1,5 @@
 import type { FuncKeywordDefinition } from 'ajv'
-import { isPem } from '#http/jwt-key.js'
-import { utf8Bytes } from '#livekit/utf8.js'
+import { isPem } from '../jwt-key.js'
 
 /**
  * `x-max-utf8-bytes`: a string's longest length in UTF-8 bytes, the unit LiveKit counts in
@@ -11,6 +10,8 @@ export const MAX_UTF8_BYTES = 'x-max-utf8-bytes'
 
 /** `x-hmac-min-bytes`: a key that is not a PEM public key is an HMAC secret of at least this many UTF-8 bytes. */
 export const HMAC_MIN_BYTES = 'x-hmac-min-bytes'
+
+const utf8Bytes = (text: string): number => Buffer.byteLength(text, 'utf8')
 
 /** The ajv keywords behind these names, for the request validator and the config loader. */
 export const byteLengthKeywords: FuncKeywordDefinition[] = [

@@ -1,8 +1,23 @@
 import { Type } from '@sinclair/typebox'
-import { AGENT_STATES, type AgentState } from '#agents/dispatch.js'
-import { AgentTypeSchema } from '#agents/agent-types.js'
-import { MAX_ROOM_NAME_BYTES } from '#sessions/room-name.js'
 import { MAX_UTF8_BYTES } from './byte-length.js'
+
+// The API's own words for what the domain knows (src/agents, src/sessions); test/http/schemas.test.ts
+// checks that they agree.
+
+/** LiveKit's longest room name, in UTF-8 bytes. */
+export const MAX_ROOM_NAME_BYTES = 256
+
+/** The kinds of voice agent a session can be started with. */
+export const AGENT_TYPES = ['workout', 'diet', 'supplement', 'tracker', 'scheduler', 'general'] as const
+
+/** Where a session's voice agent is. */
+export const AGENT_STATES = ['connected', 'dispatching', 'missing', 'none'] as const
+
+// A JSON Schema `enum` rather than a union of literals: OpenAPI client generators turn it into a proper enum.
+export const AgentTypeSchema = Type.Unsafe<typeof AGENT_TYPES[number]>(Type.String({
+  enum: [...AGENT_TYPES],
+  description: 'The kind of voice agent that serves the session'
+}))
 
 const RoomNameSchema = Type.String({
   description: 'The session\'s LiveKit room, as returned by `start`',
@@ -48,7 +63,7 @@ export const SessionTokenSchema = Type.Object({
   expires_at: ExpiresAtSchema
 }, { description: 'A fresh token for a live session' })
 
-const AgentStateSchema = Type.Unsafe<AgentState>(Type.String({
+const AgentStateSchema = Type.Unsafe<typeof AGENT_STATES[number]>(Type.String({
   enum: [...AGENT_STATES],
   description: '`connected`: the voice agent is in the room. `dispatching`: it was dispatched and has not joined yet ' +
     '(the service dispatches it again while it stays away). `missing`: every dispatch went unanswered, or the agent left. ' +

@@ -32,9 +32,9 @@ const livekitTokenSource: FastifyPluginAsyncTypebox = async function (fastify) {
     if (agentType === undefined) throw httpErrors.badRequest(`Agent '${agentName?.slice(0, 64)}' is not served by this service`)
     const session = await sessions.start(request.user, agentType)
     return await reply.code(201).send({
-      server_url: session.livekit_url,
+      server_url: session.livekitUrl,
       participant_token: session.token,
-      room_name: session.room_name,
+      room_name: session.roomName,
       participant_name: displayName(request.user)
     })
   })

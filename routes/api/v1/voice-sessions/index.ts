@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { DEFAULT_AGENT_TYPE } from '#agents/agent-types.js'
 import { emptyBodyAsObject } from '#http/empty-body.js'
 import { errorResponses } from '#http/schemas/error.js'
 import { OPTIONAL_BODY } from '#http/schemas/optional-body.js'
+import { activeBody, endedBody, startedBody, statusBody, tokenBody } from '#http/voice-session-bodies.js'
 import {
   ActiveSessionsSchema,
   EndedSessionSchema,
@@ -41,7 +41,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
     // A POST with no body at all starts a `general` session.
     preValidation: emptyBodyAsObject
   }, async (request) => {
-    return await sessions.start(request.user, request.body.agent_type ?? DEFAULT_AGENT_TYPE)
+    return startedBody(await sessions.start(request.user, request.body.agent_type))
   })
 
   fastify.get('/active', {
@@ -56,7 +56,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: ActiveSessionsSchema, ...errorResponses(401, 429, 500), ...upstreamErrors }
     }
   }, async (request) => {
-    return await sessions.listActive(request.user)
+    return activeBody(await sessions.listActive(request.user))
   })
 
   fastify.get('/:room_name/status', {
@@ -73,7 +73,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: SessionStatusSchema, ...errorResponses(400, 401, 403, 404, 429, 500), ...upstreamErrors }
     }
   }, async (request) => {
-    return await sessions.status(request.user, request.params.room_name)
+    return statusBody(await sessions.status(request.user, request.params.room_name))
   })
 
   fastify.post('/:room_name/token', {
@@ -90,7 +90,7 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: SessionTokenSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500), ...upstreamErrors }
     }
   }, async (request) => {
-    return await sessions.refreshToken(request.user, request.params.room_name)
+    return tokenBody(await sessions.refreshToken(request.user, request.params.room_name))
   })
 
   fastify.delete('/:room_name', {
@@ -105,7 +105,8 @@ const voiceSessions: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: EndedSessionSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500), ...upstreamErrors }
     }
   }, async (request) => {
-    return await sessions.end(request.user, request.params.room_name)
+    await sessions.end(request.user, request.params.room_name)
+    return endedBody(request.params.room_name)
   })
 }
 

@@ -26,9 +26,12 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       tags,
       operationId: 'getReadiness',
-      summary: 'Readiness: LiveKit and Redis answer, and the service is neither shutting down nor overloaded',
-      description: '200 when ready; 503 with the failing check\'s reason in place of `ok`. LiveKit is asked at most every 2 s. ' +
-        'It turns 200 again by itself once LiveKit and Redis are back; it turns 503 at once on SIGTERM.',
+      summary: 'Readiness: this replica is neither shutting down nor overloaded, and its session index is usable',
+      description: '503 only for what is this replica\'s own: at once on SIGTERM, while overloaded, and while its session index is ' +
+        'not usable yet; the reason is in `checks`. LiveKit and Redis are shared by every replica, so while one is away `/ready` ' +
+        'stays 200 with `degraded: true`, naming it in `dependencies` (and its reason in `checks`), and each request that needs it ' +
+        'answers 503 or 504 with its own message. LiveKit is asked at most every 2 s; the answer comes within half a second ' +
+        'whatever LiveKit and Redis do.',
       response: { 200: ReadinessSchema, 503: ReadinessSchema }
     }
   }, async (_request, reply) => {

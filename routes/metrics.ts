@@ -17,6 +17,7 @@ function carriesToken (request: FastifyRequest, token: string): boolean {
 const metricsRoute: FastifyPluginAsync = async function (fastify) {
   const { serviceMetrics: metrics, config, httpErrors } = fastify
   metrics.countLiveWith(async () => await fastify.sessionIndex.store.count())
+  metrics.webhooksSilentWith(() => fastify.sessionIndex.webhooks.state() === 'silent')
 
   fastify.get('/metrics', {
     logLevel: 'warn',

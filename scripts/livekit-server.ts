@@ -91,6 +91,22 @@ export async function waitUntilAnswering (url: string, child: ChildProcess, time
  * The server dies with this process (see `spawnTied`), however this process ends.
  */
 export async function startLivekitServer (options: LivekitServerOptions = {}): Promise<RunningLivekit> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options)
+    } catch (err) {
+      // A free port can be taken by another process between freePort() and the server's bind (tests
+      // run side by side): try other free ports, a bounded number of times, unless the ports were given.
+      const given = options.port !== undefined || options.rtcTcpPort !== undefined || options.rtcUdpPort !== undefined
+      if (given || attempt >= PORT_ATTEMPTS || !(err as Error).message.includes('address already in use')) throw err
+    }
+  }
+}
+
+/** Starts on free ports tried at most this many times. */
+const PORT_ATTEMPTS = 3
+
+async function startOnce (options: LivekitServerOptions): Promise<RunningLivekit> {
   const bin = ensureLivekitServer()
   const port = options.port ?? await freePort()
   const tcpPort = options.rtcTcpPort ?? await freePort()

@@ -123,6 +123,13 @@ export const ConfigSchema = Type.Composite([
       description: 'Start of every key the service writes in Redis (session index, dispatch ledger, rate limits), ' +
         'so that two environments, each with its own, can share one Redis without seeing each other\'s sessions'
     }),
+    REDIS_COMMAND_TIMEOUT_MS: Type.Integer({
+      minimum: 50,
+      maximum: 60_000,
+      default: 1000,
+      description: 'Longest wait for one Redis command (ioredis `commandTimeout`), queued ones included; past it, a request that needs ' +
+        'the session index answers 503 with Retry-After, and the rate limits let it through, so a stalled Redis never holds a request'
+    }),
     RECONCILE_INTERVAL_MS: Type.Integer({
       minimum: 1000,
       maximum: 3_600_000,

@@ -6,6 +6,7 @@ import type { Test } from 'tap'
 import type { TiedProcess } from '../scripts/child-process.js'
 import { freePort, livekitServerBin, startLivekitServer, type LivekitServerOptions, type RunningLivekit } from '../scripts/livekit-server.js'
 import { signHs256 } from '../scripts/user-jwt.js'
+import type { SessionIndexPluginOptions } from '../plugins/app/session-index.js'
 import app from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { serverOptions } from '#http/server-options.js'
@@ -74,13 +75,16 @@ export async function buildWithLivekit (t: Test, overrides: Record<string, unkno
   return { app, livekit }
 }
 
-/** The whole app on a new instance, ready, closed when the test ends. */
-export async function build (t: Test, overrides: Record<string, unknown> = {}, logStream?: Writable): Promise<FastifyInstance> {
+/**
+ * The whole app on a new instance, ready, closed when the test ends. `plugins` passes options to
+ * the app's plugins, e.g. a `sessionStore` that fails on demand (plugins/app/session-index.ts).
+ */
+export async function build (t: Test, overrides: Record<string, unknown> = {}, logStream?: Writable, plugins: SessionIndexPluginOptions = {}): Promise<FastifyInstance> {
   const config = testConfig(overrides)
   const options = serverOptions(config)
   if (logStream !== undefined) options.logger = { ...(options.logger as object), stream: logStream }
   const fastify = Fastify(options)
-  await fastify.register(fp(app), { config })
+  await fastify.register(fp(app), { config, ...plugins })
   await fastify.ready()
   t.teardown(() => fastify.close())
   return fastify

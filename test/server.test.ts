@@ -99,7 +99,13 @@ t.test('SIGTERM with 50 starts in flight: /ready turns 503, every start complete
   // LiveKit answers each call a second late, so that the starts are still in flight at SIGTERM.
   const slow = await recordingProxy(t, livekit.port, { delayMs: 1000 })
   const { server, base, authorization } = await serveBuilt(t, livekit, { LIVEKIT_URL: slow.url, SHUTDOWN_DRAIN_MS: '500' })
-  t.equal((await fetch(`${base}/ready`)).status, 200, 'ready before')
+  // Ready once its session index is rebuilt from LiveKit, here a second late.
+  let before = 0
+  for (let i = 0; i < 100 && before !== 200; i++) {
+    before = (await fetch(`${base}/ready`)).status
+    if (before !== 200) await sleep(100)
+  }
+  t.equal(before, 200, 'ready before')
   const starts = Array.from({ length: 50 }, async () => await fetch(`${base}/api/v1/voice-sessions/start`, { method: 'POST', headers: { authorization } }))
   // Every one of them accepted (the service logged it) and none answered yet.
   const accepted = () => server.output().match(/voice-sessions\/start"[^\n]*"incoming request"/g)?.length ?? 0

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createMemoryStore } from '#index/memory-store.js'
 import { createRedisStore } from '#index/redis-store.js'
+import { warnIfEvicting } from '#redis/eviction-policy.js'
 import { createSessionIndex, type SessionIndex } from '#index/session-index.js'
 import type { SessionStore } from '#index/session-store.js'
 import { redisKeys } from '#redis/keys.js'
@@ -28,9 +29,13 @@ export default fp<SessionIndexPluginOptions>(async function sessionIndexPlugin (
   const store = opts.sessionStore ?? (fastify.redis === undefined ? createMemoryStore() : createRedisStore(fastify.redis, redisKeys(REDIS_KEY_PREFIX)))
   const index = createSessionIndex(store, { livekit: fastify.livekit, intervalMs: RECONCILE_INTERVAL_MS, log: fastify.log })
   fastify.decorate('sessionIndex', index)
-  fastify.addHook('onReady', async () => { index.reconciler.start() })
+  fastify.addHook('onReady', async () => {
+    index.start()
+    // In the background: a Redis that is away at start-up is no crash.
+    if (fastify.redis !== undefined) warnIfEvicting(fastify.redis, fastify.log).catch(() => {})
+  })
   fastify.addHook('onClose', async () => {
-    index.reconciler.stop()
+    index.stop()
     await store.close()
   })
 }, { name: 'session-index', dependencies: ['config', 'livekit', 'redis'] })

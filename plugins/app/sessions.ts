@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { dispatchClaimTtlMs, type AgentDispatch } from '#agents/dispatch.js'
-import { createMemoryDispatchLedger } from '#agents/ledger.js'
+import { createMemoryDispatchLedger } from '#agents/memory-ledger.js'
 import { createRedisDispatchLedger } from '#agents/redis-ledger.js'
 import { redisKeys } from '#redis/keys.js'
 import { createSessionLifecycle } from '#sessions/lifecycle.js'

@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import { RoomAgentDispatch, type AgentDispatch as LivekitAgentDispatch } from 'livekit-server-sdk'
 import { AGENT_TYPES, isAgentType, type AgentType } from './agent-types.js'
 import type { Config } from '../config.js'
-import { createMemoryDispatchLedger, type DispatchLedger } from './ledger.js'
+import type { DispatchLedger } from './ledger.js'
+import { createMemoryDispatchLedger } from './memory-ledger.js'
 import type { Livekit } from '#livekit/livekit.js'
 import { presenceOf, type RoomPresence } from '#sessions/room-presence.js'
 
@@ -36,10 +37,17 @@ export const AGENT_START_MS = 15_000
 
 type DispatchConfig = Pick<Config, 'LIVEKIT_AGENT_NAME' | 'LIVEKIT_AGENT_NAMES' | 'AGENT_JOIN_TIMEOUT_MS' | 'AGENT_DISPATCH_ATTEMPTS'>
 
-/** How long a room's dispatch claim lasts: it outlives the longest watch that ends, every dispatch given its time, and a start. */
-export function dispatchClaimTtlMs (config: Pick<Config, 'AGENT_JOIN_TIMEOUT_MS' | 'AGENT_DISPATCH_ATTEMPTS'>): number {
-  return config.AGENT_JOIN_TIMEOUT_MS * (config.AGENT_DISPATCH_ATTEMPTS + 1) + AGENT_START_MS
+/**
+ * How long a room's dispatch claim lasts unless renewed. Its watch renews it on every look, and
+ * between two renewals at most AGENT_JOIN_TIMEOUT_MS passes and two LiveKit calls (each bounded by
+ * LIVEKIT_REQUEST_TIMEOUT_MS) are made: the claim lasts two such cycles, so a slow look does not
+ * lose it, and a replica that died holding it holds its room up no longer than that.
+ */
+export function dispatchClaimTtlMs (config: Pick<Config, 'AGENT_JOIN_TIMEOUT_MS' | 'LIVEKIT_REQUEST_TIMEOUT_MS'>): number {
+  return 2 * (config.AGENT_JOIN_TIMEOUT_MS + 2 * config.LIVEKIT_REQUEST_TIMEOUT_MS)
 }
+
+const CLAIM_LOST = 'agent watch: its claim on the room lapsed (another watch may hold it now); stopping'
 
 /** `workout=coach-agent,diet=diet-agent` as a map; a type named twice keeps its last name. */
 export function parseAgentNames (value: string): Partial<Record<AgentType, string>> {
@@ -74,6 +82,8 @@ export function agentMayStillCome (dispatches: readonly LivekitAgentDispatch[], 
 }
 
 interface Watch {
+  /** The fence of the room's claim that this watch holds. */
+  fence: number
   timer?: NodeJS.Timeout
   stopped: boolean
 }
@@ -86,8 +96,11 @@ interface Watch {
  * the room costs nothing more.
  *
  * One watch per room, whoever starts it (the session's start, any number of `status` calls at
- * once): it holds the room's claim in the `ledger`. It dispatches again only when LiveKit lists
- * every dispatch of the room as lost, so a slow agent is waited for, never doubled.
+ * once, on any replica): it holds the room's claim in the `ledger`, renews it on every look and
+ * again just before a dispatch, and stops when it finds the claim lost, so a watch that outlived
+ * its claim never dispatches beside the one that took it over. A replica never starts a second
+ * watch for a room it watches. A watch dispatches again only when LiveKit lists every dispatch of
+ * the room as lost, so a slow agent is waited for, never doubled.
  */
 export function createAgentDispatch ({ livekit, config, log, ledger = createMemoryDispatchLedger(), onDispatch = () => {} }: {
   livekit: Livekit
@@ -127,11 +140,14 @@ export function createAgentDispatch ({ livekit, config, log, ledger = createMemo
   }
 
   /**
-   * One look at the room by the holder of its claim: whether to look again later. Never counts a
-   * failed read; counts a failed dispatch once (LiveKit may have made it all the same).
+   * One look at the room by the holder of its claim: whether to look again later, or that the claim
+   * was lost. The claim is renewed first, and checked again after the reads (which may have outlasted
+   * it), just before counting and making a dispatch. Never counts a failed read; counts a failed
+   * dispatch once (LiveKit may have made it all the same).
    */
-  async function look (session: DispatchMetadata, agentName: string, watch: Watch): Promise<'again' | 'done'> {
+  async function look (session: DispatchMetadata, agentName: string, watch: Watch): Promise<'again' | 'done' | 'lost'> {
     const roomName = session.room_name
+    if (!await ledger.renew(roomName, watch.fence)) return 'lost'
     let dispatches: LivekitAgentDispatch[]
     try {
       const [rooms, participants] = await Promise.all([livekit.rooms.listRooms([roomName]), livekit.rooms.listParticipants(roomName)])
@@ -148,12 +164,13 @@ export function createAgentDispatch ({ livekit, config, log, ledger = createMemo
     }
     if (watch.stopped) return 'done'
     if (agentMayStillCome(dispatches.filter((dispatch) => dispatch.agentName === agentName), Date.now(), windows)) return 'again'
-    const made = await ledger.dispatchesMade(roomName) ?? 0
-    if (made >= config.AGENT_DISPATCH_ATTEMPTS) {
-      log.warn({ room: roomName, agent: agentName, dispatches: made }, 'voice agent missing: no dispatch was answered')
+    if (!await ledger.renew(roomName, watch.fence)) return 'lost'
+    if (watch.stopped) return 'done'
+    const number = await ledger.countDispatchBelow(roomName, config.AGENT_DISPATCH_ATTEMPTS)
+    if (number === undefined) {
+      log.warn({ room: roomName, agent: agentName, dispatches: config.AGENT_DISPATCH_ATTEMPTS }, 'voice agent missing: no dispatch was answered')
       return 'done'
     }
-    const number = await ledger.countDispatch(roomName)
     if (watch.stopped) return 'done'
     log.warn({ room: roomName, agent: agentName, dispatch: number }, 'voice agent not in the room and every dispatch lost: dispatching again')
     try {
@@ -168,18 +185,19 @@ export function createAgentDispatch ({ livekit, config, log, ledger = createMemo
 
   /**
    * Looks at the room `firstLookInMs` from now and then every AGENT_JOIN_TIMEOUT_MS, until the agent
-   * is in it, the room is gone, or AGENT_DISPATCH_ATTEMPTS dispatches were lost. The caller holds
-   * the room's claim; the watch gives it back when it ends.
+   * is in it, the room is gone, AGENT_DISPATCH_ATTEMPTS dispatches were lost, or the claim was lost.
+   * The caller holds the room's claim with `fence`; the watch gives it back when it ends, unless it
+   * was lost (then it may be another watch's, which the fence leaves alone anyway).
    */
-  function startWatch (session: DispatchMetadata, agentName: string, firstLookInMs: number): void {
+  function startWatch (session: DispatchMetadata, agentName: string, fence: number, firstLookInMs: number): void {
     const roomName = session.room_name
-    const watch: Watch = { stopped: false }
+    const watch: Watch = { fence, stopped: false }
     watches.set(roomName, watch)
-    const end = async (): Promise<void> => {
+    const end = async (release: boolean): Promise<void> => {
       if (watches.get(roomName) === watch) watches.delete(roomName)
       if (!watch.stopped) {
         watch.stopped = true
-        await ledger.release(roomName)
+        if (release) await ledger.release(roomName, fence)
       }
     }
     const lookLater = (ms: number): void => {
@@ -188,12 +206,17 @@ export function createAgentDispatch ({ livekit, config, log, ledger = createMemo
     }
     // Never rejects: it logs its own failures.
     async function lookAndGoOn (): Promise<void> {
+      let outcome: 'again' | 'done' | 'lost' = 'done'
       try {
-        if (await look(session, agentName, watch) === 'again' && !watch.stopped) return lookLater(config.AGENT_JOIN_TIMEOUT_MS)
+        outcome = await look(session, agentName, watch)
       } catch (err) {
         log.warn({ err, room: roomName }, 'agent watch failed; status will heal the session')
       }
-      await end().catch(() => {})
+      // Unwatched or closed meanwhile: whoever stopped it has dealt with the claim.
+      if (watch.stopped) return await end(false)
+      if (outcome === 'again') return lookLater(config.AGENT_JOIN_TIMEOUT_MS)
+      if (outcome === 'lost') log.warn({ room: roomName, fence }, CLAIM_LOST)
+      await end(outcome !== 'lost').catch(() => {})
     }
     lookLater(firstLookInMs)
   }
@@ -201,10 +224,12 @@ export function createAgentDispatch ({ livekit, config, log, ledger = createMemo
   /** Watches a session just started, whose room came with the first dispatch. Never rejects. */
   async function watch (session: DispatchMetadata): Promise<void> {
     const agentName = agentNameFor(session.agent_type)
-    if (agentName === undefined || closed) return
+    if (agentName === undefined || closed || watches.has(session.room_name)) return
     try {
-      await ledger.countDispatch(session.room_name)
-      if (await ledger.claim(session.room_name)) startWatch(session, agentName, config.AGENT_JOIN_TIMEOUT_MS)
+      // The room's own dispatch, made with the room.
+      await ledger.countDispatchBelow(session.room_name, 1)
+      const fence = await ledger.claim(session.room_name)
+      if (fence !== undefined) startWatch(session, agentName, fence, config.AGENT_JOIN_TIMEOUT_MS)
     } catch (err) {
       log.warn({ err, room: session.room_name }, 'agent watch could not start; status will heal the session')
     }
@@ -222,14 +247,16 @@ export function createAgentDispatch ({ livekit, config, log, ledger = createMemo
     const agentName = agentNameFor(session.agent_type)
     if (agentName === undefined) return 'none'
     const roomName = session.room_name
-    if (await ledger.isClaimed(roomName)) return 'dispatching'
+    if (watches.has(roomName) || await ledger.isClaimed(roomName)) return 'dispatching'
     const made = await ledger.dispatchesMade(roomName)
     // The room's own dispatch is given its time before a watch looks at it.
     if (presence.people > 0 && (made ?? 1) < config.AGENT_DISPATCH_ATTEMPTS && roomAgeMs >= config.AGENT_JOIN_TIMEOUT_MS && !closed) {
-      if (await ledger.claim(roomName)) {
-        // The room's own dispatch, made before this replica knew the room.
-        if (await ledger.dispatchesMade(roomName) === undefined) await ledger.countDispatch(roomName)
-        startWatch(session, agentName, 0)
+      // Never a second watch here: one whose claim lapsed may still be in the middle of a look.
+      const fence = watches.has(roomName) ? undefined : await ledger.claim(roomName)
+      if (fence !== undefined) {
+        // The room's own dispatch, unless it was counted already (this replica did not know the room).
+        await ledger.countDispatchBelow(roomName, 1)
+        startWatch(session, agentName, fence, 0)
       }
       return 'dispatching'
     }
@@ -258,7 +285,7 @@ export function createAgentDispatch ({ livekit, config, log, ledger = createMemo
     for (const [roomName, watch] of watches) {
       watch.stopped = true
       clearTimeout(watch.timer)
-      ledger.release(roomName).catch(() => {})
+      ledger.release(roomName, watch.fence).catch(() => {})
     }
     watches.clear()
   }

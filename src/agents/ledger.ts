@@ -1,62 +1,33 @@
 /**
  * The per-room dispatch state that every replica must agree on: who is dispatching a room's agent
  * right now (the claim: one watch per room, so one agent per room) and how many dispatches were
- * made into the room (the bound, AGENT_DISPATCH_ATTEMPTS). Only the holder of a room's claim
- * dispatches into it or counts a dispatch.
+ * made into the room (the bound, AGENT_DISPATCH_ATTEMPTS).
  *
- * `createMemoryDispatchLedger` keeps it in this replica's memory. A shared implementation (a lock
- * per room that expires unless its holder renews it, a counter per room) slots in through
- * `createAgentDispatch`'s `ledger` option; every method is async for that reason.
+ * A claim expires unless its holder renews it, so that a replica that died holding it does not
+ * block the room for good. Each claim carries a fence, a number that only grows per room: a watch
+ * whose claim lapsed (its replica stalled, a LiveKit read took too long) and was taken by another
+ * watch can neither renew nor release the new claim, and learns that it lost the room when it next
+ * renews.
+ *
+ * One implementation per file: memory-ledger.ts (one replica), redis-ledger.ts (shared by every
+ * replica); test/agents/ledger.contract.ts holds both to this contract.
  */
 export interface DispatchLedger {
-  /** Takes the room's dispatch duty; resolves false when it is already held. Atomic. */
-  claim: (roomName: string) => Promise<boolean>
-  /** Whether the room's dispatch duty is held. */
+  /** Takes the room's dispatch duty: its fence, or undefined when another holds it. Atomic. */
+  claim: (roomName: string) => Promise<number | undefined>
+  /** Extends the claim for another lifetime if it is still the one with this fence; false when it was lost. */
+  renew: (roomName: string, fence: number) => Promise<boolean>
+  /** Whether anyone holds the room's dispatch duty. */
   isClaimed: (roomName: string) => Promise<boolean>
-  /** Gives the room's dispatch duty back. */
-  release: (roomName: string) => Promise<void>
+  /** Gives the claim with this fence back; a claim taken since, by anyone, stays. */
+  release: (roomName: string, fence: number) => Promise<void>
   /** Dispatches made into the room (its own, from `createRoom`, included); undefined when none is recorded. */
   dispatchesMade: (roomName: string) => Promise<number | undefined>
-  /** Counts one more dispatch into the room; resolves with the new count. */
-  countDispatch: (roomName: string) => Promise<number>
-  /** Forgets the room (its session ended): its claim and its count. */
+  /**
+   * Counts one more dispatch into the room if fewer than `bound` were made, in one atomic step:
+   * resolves with the new count, or undefined when the bound was reached (nothing counted).
+   */
+  countDispatchBelow: (roomName: string, bound: number) => Promise<number | undefined>
+  /** Forgets the room (its session ended): its claim and its count. Fences keep growing. */
   forget: (roomName: string) => Promise<void>
-}
-
-/** Rooms whose dispatch count memory keeps; past this, the least recently counted are forgotten. */
-export const REMEMBERED_ROOMS = 10_000
-
-/**
- * The ledger of one replica. Claims live as long as their watch; counts outlive it so that the
- * bound holds when `status` heals a session later, and only the most recent `capacity` are kept.
- */
-export function createMemoryDispatchLedger (capacity = REMEMBERED_ROOMS): DispatchLedger {
-  const claims = new Set<string>()
-  const counts = new Map<string, number>()
-
-  return {
-    claim: async (roomName) => {
-      if (claims.has(roomName)) return false
-      claims.add(roomName)
-      return true
-    },
-    isClaimed: async (roomName) => claims.has(roomName),
-    release: async (roomName) => { claims.delete(roomName) },
-    dispatchesMade: async (roomName) => counts.get(roomName),
-    countDispatch: async (roomName) => {
-      const count = (counts.get(roomName) ?? 0) + 1
-      // Re-inserted, so that a Map's insertion order is the order of the last count.
-      counts.delete(roomName)
-      counts.set(roomName, count)
-      for (const oldest of counts.keys()) {
-        if (counts.size <= capacity) break
-        counts.delete(oldest)
-      }
-      return count
-    },
-    forget: async (roomName) => {
-      claims.delete(roomName)
-      counts.delete(roomName)
-    }
-  }
 }

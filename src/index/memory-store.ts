@@ -36,6 +36,9 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
   const byUser = new Map<string, Set<string>>()
   const ended = expiringSet(TOMBSTONE_TTL_MS, now)
   const events = expiringSet(TOMBSTONE_TTL_MS, now)
+  /** Rooms being started (`reserve`): their user, and when the reservation expires. */
+  const reservations = new Map<string, { userId: string, expiresAtMs: number }>()
+  let generation: string | undefined
 
   function live (roomName: string): Entry | undefined {
     const entry = entries.get(roomName)
@@ -62,13 +65,14 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
 
   return {
     async add (session: NewSession, checkedAtMs: number) {
+      reservations.delete(session.roomName)
       if (ended.has(session.roomName)) return false
       const existing = live(session.roomName)
       if (existing !== undefined) {
         existing.session.checkedAtMs = Math.max(existing.session.checkedAtMs, checkedAtMs)
         return true
       }
-      entries.set(session.roomName, { session: { ...session, checkedAtMs }, participants: new Map(), departed: new Set() })
+      entries.set(session.roomName, { session: { ...session, checkedAtMs, heardAtMs: 0 }, participants: new Map(), departed: new Set() })
       const rooms = byUser.get(session.userId) ?? new Set<string>()
       rooms.add(session.roomName)
       byUser.set(session.userId, rooms)
@@ -84,11 +88,25 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
         return entry === undefined ? [] : [view(entry)]
       })
     },
-    async roomNames () {
-      return [...entries.keys()]
+    async roomNames (offset, count) {
+      return [...entries.keys()].slice(offset, offset + count)
     },
     async count () {
       return entries.size
+    },
+    // No await before the write: one tick, so atomic.
+    async reserve (roomName, userId, caps, nowMs, ttlMs) {
+      for (const [room, { expiresAtMs }] of reservations) if (expiresAtMs <= nowMs) reservations.delete(room)
+      const reservedByUser = [...reservations.values()].filter((reservation) => reservation.userId === userId).length
+      const mine = [...byUser.get(userId) ?? []].filter((room) => live(room) !== undefined).length + reservedByUser
+      if (mine >= caps.perUser) return { reserved: false, scope: 'user', live: mine }
+      const all = entries.size + reservations.size
+      if (caps.live > 0 && all >= caps.live) return { reserved: false, scope: 'service', live: all }
+      reservations.set(roomName, { userId, expiresAtMs: nowMs + ttlMs })
+      return { reserved: true }
+    },
+    async release (roomName) {
+      reservations.delete(roomName)
     },
     async startedBefore (createdBeforeMs) {
       return [...entries.values()].filter((entry) => entry.session.createdAtMs < createdBeforeMs).map((entry) => entry.session.roomName)
@@ -123,14 +141,28 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
       const entry = live(roomName)
       if (entry !== undefined) entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, checkedAtMs)
     },
-    async firstDelivery (eventId) {
-      if (events.has(eventId)) return false
+    async heard (roomName, atMs) {
+      const entry = live(roomName)
+      if (entry !== undefined) entry.session.heardAtMs = Math.max(entry.session.heardAtMs, atMs)
+    },
+    async lastHeard (roomNames) {
+      return roomNames.map((roomName) => live(roomName)?.session.heardAtMs)
+    },
+    async applied (eventId) {
+      return events.has(eventId)
+    },
+    async markApplied (eventId) {
       events.add(eventId)
-      return true
+    },
+    // Memory forgets only with its process, whose new memory is rebuilt at start.
+    generation: async () => generation,
+    async setGeneration (value) {
+      generation = value
     },
     async lead () {
       return true
     },
+    async resign () {},
     async close () {}
   }
 }

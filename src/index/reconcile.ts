@@ -1,18 +1,32 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Livekit } from '#livekit/livekit.js'
+import { createdAtMsOf } from '#livekit/room-time.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { createPeriodicJob } from '#ops/periodic-job.js'
-import { indexedParticipants } from '#sessions/room-presence.js'
-import { createdAtMsOf } from '#livekit/room-time.js'
 import { parseSessionMetadata } from '#sessions/metadata.js'
+import { indexedParticipants } from '#sessions/room-presence.js'
 import type { IndexedSession, SessionStore } from './session-store.js'
 
-/** Room names read from LiveKit in one `listRooms([names])` call. */
+/** Room names read from the index, and from LiveKit in one `listRooms([names])` call, at a time. */
 export const RECONCILE_BATCH = 100
 /** Participant lists read at once by the reconcile, so that it never swamps LiveKit. */
 export const RECONCILE_READS_AT_ONCE = 4
 /** Index writes in flight at once while rebuilding (ioredis pipelines them on its one connection). */
 const REBUILD_WRITES_AT_ONCE = 64
+/** How often each replica checks that the index still holds its data (its generation). */
+export const INDEX_CHECK_EVERY_MS = 2000
+/** How long one replica leads a rebuild before another may try (a leader that died mid-way). */
+const REBUILD_LEASE_MS = 60_000
+/** Waits between failed rebuilds: doubling from the first, up to the last. */
+const REBUILD_BACKOFF_MS = [1000, 10_000] as const
+
+/**
+ * Whether the index can be used for a start: `usable`; `livekit-failed` (this replica's rebuild
+ * failed on LiveKit, whose own answer to the start will say how it is); `unavailable` (the store
+ * failed, or another replica's rebuild did not finish in time).
+ */
+export type IndexReadiness = 'usable' | 'livekit-failed' | 'unavailable'
 
 export interface ReconcilerOptions {
   store: SessionStore
@@ -25,14 +39,30 @@ export interface ReconcilerOptions {
 }
 
 /**
- * Keeps the session index true without webhooks: every `intervalMs`, in one replica at a time,
- * it reads the indexed rooms from LiveKit by name, in batches (never a full `listRooms()`, whose
- * cost grows with every room in LiveKit), removes those LiveKit no longer has, and re-reads the
- * people in each live one. Once, at start-up, it rebuilds the index from a full `listRooms()`, so
- * that sessions started before a restart (or by a replica with another memory) are known.
+ * Keeps the session index true whatever fails.
+ *
+ * - The rebuild: the index is built from LiveKit's full `listRooms()` when the store has no
+ *   generation: at a first start, and whenever Redis lost its data (restarted empty, flushed,
+ *   evicting). Every replica checks the generation every INDEX_CHECK_EVERY_MS; one leads the
+ *   rebuild, and a failed one is tried again with backoff. Until it is done, `usable()` is false
+ *   and the sessions module reads LiveKit instead.
+ * - The reconcile: every `intervalMs`, in one replica at a time, it reads the indexed rooms from
+ *   LiveKit by name in chunks (never a full `listRooms()`), removes those LiveKit no longer has,
+ *   confirms the others, and re-reads the people only of sessions no webhook spoke of since the
+ *   last pass: a lost event is corrected there, and a room whose webhooks arrive costs nothing more.
  */
 export function createReconciler ({ store, livekit, intervalMs, log, onSessionClosed, now = Date.now }: ReconcilerOptions) {
-  let rebuilt: Promise<void> | undefined
+  let usable = false
+  /** Whether the index was usable once since this replica started (readiness). */
+  let everUsable = false
+  let failures = 0
+  let nextRebuildAtMs = 0
+  /** Where a rebuild under way would fail now. */
+  let rebuildFailedOn: 'livekit' | 'store' = 'store'
+  /** What the last look at the index failed on, if it did. */
+  let lastFailure: 'livekit' | 'store' | undefined
+  let checking: Promise<void> | undefined
+  const waiters = new Set<() => void>()
 
   /** Records LiveKit's participants of a live room, as of `at`. */
   async function readParticipants (roomName: string): Promise<void> {
@@ -41,20 +71,24 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     await store.replaceParticipants(roomName, indexedParticipants(participants), at)
   }
 
-  async function reconcile (): Promise<{ checked: number, closed: number }> {
-    const names = await store.roomNames()
-    const live: string[] = []
+  /** One pass; `quietSinceMs`: a session no webhook spoke of since then has its people read again. */
+  async function reconcile (quietSinceMs = now() - intervalMs): Promise<{ checked: number, closed: number, reread: number }> {
+    let checked = 0
     let closed = 0
-    for (let i = 0; i < names.length; i += RECONCILE_BATCH) {
-      if (job.stopped()) break
-      const batch = names.slice(i, i + RECONCILE_BATCH)
+    let reread = 0
+    for (let offset = 0; !job.stopped();) {
+      const batch = await store.roomNames(offset, RECONCILE_BATCH)
+      if (batch.length === 0) break
       const at = now()
-      const rooms = new Map((await livekit.rooms.listRooms(batch)).map((room) => [room.name, room]))
-      for (const name of batch) {
-        const room = rooms.get(name)
+      const [rooms, heard] = await Promise.all([livekit.rooms.listRooms(batch), store.lastHeard(batch)])
+      const live = new Map(rooms.map((room) => [room.name, room]))
+      const quiet: string[] = []
+      let closedHere = 0
+      for (const [i, name] of batch.entries()) {
+        const room = live.get(name)
         if (room === undefined) {
           const ended = await store.end(name)
-          closed++
+          closedHere++
           if (ended !== undefined) onSessionClosed?.(ended)
           continue
         }
@@ -62,21 +96,29 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
         if (metadata === undefined) continue
         // Also restores an entry that expired while its room lived on.
         await store.add({ roomName: name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }, at)
-        live.push(name)
+        if ((heard[i] ?? 0) < quietSinceMs) quiet.push(name)
       }
+      await mapLimited(quiet, RECONCILE_READS_AT_ONCE, readParticipants)
+      checked += batch.length
+      closed += closedHere
+      reread += quiet.length
+      // The rooms that ended left the index: the next chunk starts that much earlier.
+      offset += batch.length - closedHere
     }
-    await mapLimited(live, RECONCILE_READS_AT_ONCE, readParticipants)
-    return { checked: names.length, closed }
+    return { checked, closed, reread }
   }
 
   /**
    * Indexes every session LiveKit holds, as not yet confirmed (their people are unknown): reads of
    * them go to LiveKit until the participant reads that follow, in the background, confirm them.
-   * So a replica is ready once the sessions are known, whatever their number.
+   * So the index is usable once the sessions are known, whatever their number.
    */
   async function rebuild (): Promise<void> {
     const unconfirmed = now() - intervalMs
-    const sessions = (await livekit.rooms.listRooms()).flatMap((room) => {
+    rebuildFailedOn = 'livekit'
+    const listed = await livekit.rooms.listRooms()
+    rebuildFailedOn = 'store'
+    const sessions = listed.flatMap((room) => {
       const metadata = parseSessionMetadata(room.metadata)
       return metadata === undefined ? [] : [{ roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }]
     })
@@ -91,42 +133,106 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     })
   }
 
-  /**
-   * Resolves once the index holds every session LiveKit had at start-up: rebuilt by this replica,
-   * or (with Redis) by the replica that led the rebuild. A failed rebuild is tried again on the next call.
-   */
-  async function whenRebuilt (): Promise<void> {
-    rebuilt ??= (async () => {
-      if (await store.lead('rebuild', intervalMs)) await rebuild()
-    })().catch((err: unknown) => {
-      rebuilt = undefined
-      throw err
-    })
-    await rebuilt
+  function becomeUsable (): void {
+    usable = true
+    everUsable = true
+    failures = 0
+    lastFailure = undefined
+    for (const wake of waiters) wake()
+    waiters.clear()
   }
+
+  /** One look at the store's generation; leads the rebuild when it is gone and this replica may. */
+  async function checkIndex (force: boolean): Promise<void> {
+    lastFailure = 'store'
+    if (await store.generation() !== undefined) return becomeUsable()
+    lastFailure = undefined
+    if (usable) log.warn('the session index lost its data (Redis restarted empty, flushed, or evicted keys): rebuilding it from LiveKit; reads ask LiveKit meanwhile')
+    usable = false
+    if (!force && now() < nextRebuildAtMs) return
+    lastFailure = 'store'
+    if (!await store.lead('rebuild', REBUILD_LEASE_MS)) {
+      lastFailure = undefined
+      return
+    }
+    try {
+      await rebuild()
+      await store.setGeneration(randomUUID())
+    } catch (err) {
+      lastFailure = rebuildFailedOn
+      failures++
+      nextRebuildAtMs = now() + Math.min(REBUILD_BACKOFF_MS[0] * 2 ** (failures - 1), REBUILD_BACKOFF_MS[1])
+      await store.resign('rebuild').catch(() => {})
+      throw err
+    }
+    becomeUsable()
+  }
+
+  /** Checks the index now, once at a time; never rejects (a failure is logged, and tried again). */
+  async function check (force = false): Promise<void> {
+    checking ??= checkIndex(force)
+      .catch((err: unknown) => { log.warn({ err, failures }, 'session index: checking or rebuilding it failed; trying again') })
+      .finally(() => { checking = undefined })
+    await checking
+  }
+
+  /**
+   * Whether a start may count on the index, once it is usable or after `waitMs`: a rebuild this
+   * replica may lead is tried at once, whatever the backoff (a user is waiting).
+   */
+  async function whenUsable (waitMs: number): Promise<IndexReadiness> {
+    if (usable) return 'usable'
+    await check(true)
+    if (usable) return 'usable'
+    if (lastFailure === 'livekit') return 'livekit-failed'
+    if (lastFailure === 'store') return 'unavailable'
+    // Another replica leads the rebuild.
+    let wake = () => {}
+    const woken = new Promise<void>((resolve) => { wake = resolve })
+    waiters.add(wake)
+    const timer = setTimeout(wake, waitMs)
+    await woken
+    clearTimeout(timer)
+    waiters.delete(wake)
+    return usable ? 'usable' : 'unavailable'
+  }
+
+  const indexWatch = createPeriodicJob({ name: 'session index: check its generation', everyMs: INDEX_CHECK_EVERY_MS, log, run: check })
 
   const job = createPeriodicJob({
     name: 'session index: reconcile with LiveKit',
     everyMs: intervalMs,
     log,
     run: async () => {
-      await whenRebuilt()
-      if (await store.lead('reconcile', intervalMs)) {
-        const { checked, closed } = await reconcile()
-        log.debug({ checked, closed }, 'session index reconciled with LiveKit')
-      }
+      if (!usable || !await store.lead('reconcile', intervalMs)) return
+      const { checked, closed, reread } = await reconcile()
+      log.debug({ checked, closed, reread }, 'session index reconciled with LiveKit')
     }
   })
 
   return {
     reconcile,
-    whenRebuilt,
-    /** Rebuilds now (in the background) and reconciles every interval until `stop`. */
+    /** Whether the index holds every live session: else the sessions module reads LiveKit. */
+    usable: () => usable,
+    /** Whether the index was usable once since this replica started: it is ready to serve. */
+    everUsable: () => everUsable,
+    whenUsable,
+    /** Resolves once the index is usable; rejects after `waitMs` (30 s) without it. */
+    async whenRebuilt (waitMs = 30_000): Promise<void> {
+      if (await whenUsable(waitMs) !== 'usable') throw new Error(`The session index was not rebuilt within ${waitMs} ms`)
+    },
+    /** Checks the index now (the generation, and the rebuild it needs). */
+    check,
+    /** Checks the index now and every INDEX_CHECK_EVERY_MS, and reconciles every interval, until `stop`. */
     start (): void {
-      whenRebuilt().catch((err: unknown) => { log.warn({ err }, 'session index: rebuild from LiveKit failed; trying again') })
+      check().catch(() => {})
+      indexWatch.start()
       job.start()
     },
-    stop: job.stop
+    stop (): void {
+      indexWatch.stop()
+      job.stop()
+    }
   }
 }
 

@@ -7,6 +7,9 @@ import { ENTRY_TTL_MS, TOMBSTONE_TTL_MS, type IndexedParticipant, type IndexedSe
 /** A script's reply when the session's hash no longer names the user its caller read first: read again. */
 const USER_CHANGED = 'user-changed'
 
+/** `indexReserve`'s reply when the place is held. */
+const RESERVED = 'reserved'
+
 /** Reads of a session's user before an operation that needs it gives up (a room's user changes only if it ends and comes back). */
 const USER_READS = 3
 
@@ -20,8 +23,11 @@ end
 
 /** Lua scripts: each operation is atomic per room, whatever the number of replicas. */
 const SCRIPTS = {
-  // KEYS: session, user, rooms, ended. ARGV: room, user, type, created, checked, entry ttl.
-  indexAdd: [4, `${RAISE_CHECKED}
+  // KEYS: session, user, rooms, ended, the user's reservations, all reservations. ARGV: room, user, type, created,
+  // checked, entry ttl. The room's reservation goes in the same step, even when the room has ended.
+  indexAdd: [6, `${RAISE_CHECKED}
+    redis.call('ZREM', KEYS[5], ARGV[1])
+    redis.call('ZREM', KEYS[6], ARGV[1])
     if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
     redis.call('HSET', KEYS[1], 'user', ARGV[2], 'type', ARGV[3], 'created', ARGV[4])
     raise_checked(KEYS[1], ARGV[5])
@@ -30,6 +36,24 @@ const SCRIPTS = {
     redis.call('PEXPIRE', KEYS[2], ARGV[6])
     redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
     return 1`],
+  // KEYS: the user's rooms, all rooms, the user's reservations, all reservations. ARGV: room, per-user cap,
+  // live cap (0: none), now, ttl. A reservation set expires with its last reservation; a refusal writes nothing.
+  indexReserve: [4, `
+    local function hold (key, room, expires, now)
+      redis.call('ZADD', key, expires, room)
+      local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+      redis.call('PEXPIRE', key, tonumber(last[2]) - now)
+    end
+    local now = tonumber(ARGV[4])
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+    local mine = redis.call('SCARD', KEYS[1]) + redis.call('ZCARD', KEYS[3])
+    if mine >= tonumber(ARGV[2]) then return { 'user', mine } end
+    local live = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4])
+    if tonumber(ARGV[3]) > 0 and live >= tonumber(ARGV[3]) then return { 'service', live } end
+    hold(KEYS[3], ARGV[1], now + tonumber(ARGV[5]), now)
+    hold(KEYS[4], ARGV[1], now + tonumber(ARGV[5]), now)
+    return '${RESERVED}'`],
   // KEYS: session, participants, departed, rooms, ended, then the user's rooms when the caller read a user
   // (how many: the first argument). ARGV: room, tombstone ttl, then that user.
   indexEnd: [undefined, `
@@ -42,6 +66,18 @@ const SCRIPTS = {
     redis.call('ZREM', KEYS[4], ARGV[1])
     if user then redis.call('SREM', KEYS[6], ARGV[1]) end
     return { session, participants }`],
+  // KEYS: session. ARGV: at. `heard` only moves forward.
+  indexHeard: [1, `
+    local previous = redis.call('HGET', KEYS[1], 'heard')
+    if previous == false then
+      if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    elseif tonumber(previous) >= tonumber(ARGV[1]) then return 0 end
+    redis.call('HSET', KEYS[1], 'heard', ARGV[1])
+    return 1`],
+  // KEYS: the lead. ARGV: this replica. Gives up the lead only if this replica holds it.
+  indexResign: [1, `
+    if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+    return 0`],
   // KEYS: session, participants, departed. ARGV: sid, participant JSON, at, entry ttl.
   indexJoined: [3, `${RAISE_CHECKED}
     if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -100,9 +136,17 @@ function participantJson ({ identity, role }: IndexedParticipant): string {
 }
 
 function sessionOf (roomName: string, session: Record<string, string> | string[], participants: Record<string, string> | string[]): IndexedSession | undefined {
-  const { user, type, created, checked } = fields(session)
+  const { user, type, created, checked, heard } = fields(session)
   if (user === undefined || !isAgentType(type)) return undefined
-  return { roomName, userId: user, agentType: type, createdAtMs: Number(created), checkedAtMs: Number(checked ?? 0), participants: participantsOf(participants) }
+  return {
+    roomName,
+    userId: user,
+    agentType: type,
+    createdAtMs: Number(created),
+    checkedAtMs: Number(checked ?? 0),
+    heardAtMs: Number(heard ?? 0),
+    participants: participantsOf(participants)
+  }
 }
 
 /**
@@ -141,6 +185,7 @@ export function createRedisStore (redis: Redis, keys: RedisKeys): SessionStore {
     async add (session, checkedAtMs) {
       const added = await scripts.indexAdd(
         keys.session(session.roomName), keys.user(session.userId), keys.rooms, keys.ended(session.roomName),
+        keys.userReservations(session.userId), keys.reservations,
         session.roomName, session.userId, session.agentType, session.createdAtMs, checkedAtMs, ENTRY_TTL_MS
       )
       return added === 1
@@ -153,11 +198,23 @@ export function createRedisStore (redis: Redis, keys: RedisKeys): SessionStore {
       if (gone.length > 0) await redis.srem(keys.user(userId), ...gone)
       return sessions.filter((session) => session !== undefined)
     },
-    async roomNames () {
-      return await redis.zrange(keys.rooms, '0', '-1')
+    async roomNames (offset, count) {
+      return await redis.zrange(keys.rooms, String(offset), String(offset + count - 1))
     },
     async count () {
       return await redis.zcard(keys.rooms)
+    },
+    async reserve (roomName, userId, caps, nowMs, ttlMs) {
+      const reply = await scripts.indexReserve(
+        keys.user(userId), keys.rooms, keys.userReservations(userId), keys.reservations,
+        roomName, caps.perUser, caps.live, nowMs, ttlMs
+      )
+      if (reply === RESERVED) return { reserved: true }
+      const [scope, live] = reply as ['user' | 'service', number]
+      return { reserved: false, scope, live }
+    },
+    async release (roomName, userId) {
+      await redis.multi().zrem(keys.userReservations(userId), roomName).zrem(keys.reservations, roomName).exec()
     },
     async startedBefore (createdBeforeMs) {
       // The set of all rooms is scored by creation time: the old ones are one range, at any size.
@@ -188,11 +245,38 @@ export function createRedisStore (redis: Redis, keys: RedisKeys): SessionStore {
         ? 0
         : await scripts.indexTouch(keys.session(roomName), keys.participants(roomName), keys.user(user), checkedAtMs, ENTRY_TTL_MS, user))
     },
-    async firstDelivery (eventId) {
-      return await redis.set(keys.event(eventId), '1', 'PX', TOMBSTONE_TTL_MS, 'NX') === 'OK'
+    async heard (roomName, atMs) {
+      await scripts.indexHeard(keys.session(roomName), atMs)
+    },
+    async lastHeard (roomNames) {
+      if (roomNames.length === 0) return []
+      const pipeline = redis.pipeline()
+      for (const roomName of roomNames) pipeline.hmget(keys.session(roomName), 'user', 'heard')
+      const replies = await pipeline.exec() ?? []
+      return replies.map(([err, reply]) => {
+        if (err !== null) throw err
+        const [user, heard] = reply as [string | null, string | null]
+        return user === null ? undefined : Number(heard ?? 0)
+      })
+    },
+    async applied (eventId) {
+      return await redis.exists(keys.event(eventId)) === 1
+    },
+    async markApplied (eventId) {
+      await redis.set(keys.event(eventId), '1', 'PX', TOMBSTONE_TTL_MS)
+    },
+    async generation () {
+      return await redis.get(keys.generation) ?? undefined
+    },
+    async setGeneration (generation) {
+      // No expiry: only a Redis that lost its data loses it.
+      await redis.set(keys.generation, generation)
     },
     async lead (job, ttlMs) {
       return await redis.set(keys.lead(job), replicaId, 'PX', ttlMs, 'NX') === 'OK'
+    },
+    async resign (job) {
+      await scripts.indexResign(keys.lead(job), replicaId)
     },
     // The connection is the service's (plugins/app/redis.ts), closed with it.
     async close () {}

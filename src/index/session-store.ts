@@ -19,11 +19,22 @@ export interface IndexedSession {
   createdAtMs: number
   /** When LiveKit last confirmed the room live: start, a webhook, or the reconcile (ms since the epoch). */
   checkedAtMs: number
+  /** When a signed webhook last spoke of the room (ms since the epoch); 0 while none has. */
+  heardAtMs: number
   participants: IndexedParticipant[]
 }
 
 /** A session as it is first recorded: no one in it yet as far as the index knows. */
-export type NewSession = Omit<IndexedSession, 'participants' | 'checkedAtMs'>
+export type NewSession = Omit<IndexedSession, 'participants' | 'checkedAtMs' | 'heardAtMs'>
+
+/** The caps a start is held to: MAX_SESSIONS_PER_USER, and MAX_LIVE_SESSIONS (0 = no cap). */
+export interface SessionCaps {
+  perUser: number
+  live: number
+}
+
+/** A reservation's outcome: the place is held, or a cap (the user's or the service's) is reached with `live` counted against it. */
+export type Reservation = { reserved: true } | { reserved: false, scope: 'user' | 'service', live: number }
 
 /**
  * Where the session index lives: process memory (one replica) or Redis (any number of replicas).
@@ -33,15 +44,31 @@ export type NewSession = Omit<IndexedSession, 'participants' | 'checkedAtMs'>
  * test/index/session-store.contract.ts runs the same checks against every implementation.
  */
 export interface SessionStore {
-  /** Records a live session; false (and nothing written) when its room has already ended. */
+  /**
+   * Records a live session; false (and nothing written) when its room has already ended. Either
+   * way, in the same atomic step, the room's reservation (`reserve`) is removed: a session is
+   * counted against the caps once, never twice nor zero times.
+   */
   add: (session: NewSession, checkedAtMs: number) => Promise<boolean>
   get: (roomName: string) => Promise<IndexedSession | undefined>
   /** The user's sessions; the cost depends on this user's sessions only. */
   listByUser: (userId: string) => Promise<IndexedSession[]>
-  /** Every indexed room name, for the reconcile. */
-  roomNames: () => Promise<string[]>
+  /** At most `count` indexed room names from position `offset` on, for the reconcile, which reads them in chunks. */
+  roomNames: (offset: number, count: number) => Promise<string[]>
   /** Live sessions in the index. */
   count: () => Promise<number>
+  /**
+   * Holds a place for a session about to start (`roomName`, before CreateRoom), in one atomic step:
+   * reservations that expired by `nowMs` are dropped; then the user's live sessions plus the user's
+   * reservations are counted against `caps.perUser`, and every live session plus every reservation
+   * against `caps.live` (0 = no cap); past either, nothing is written and the refusal says which cap
+   * and how many it counted; else the room is reserved until `nowMs + ttlMs`, so that a replica that
+   * dies mid-start frees the place by itself. Reservations are not sessions: no read, list, count
+   * or room name of the index (so not the reconcile) sees them.
+   */
+  reserve: (roomName: string, userId: string, caps: SessionCaps, nowMs: number, ttlMs: number) => Promise<Reservation>
+  /** Gives back a reservation (the start failed); harmless when there is none. `add` takes the reservation's place itself. */
+  release: (roomName: string, userId: string) => Promise<void>
   /** The rooms of sessions whose room LiveKit created before this time (ms): those past the longest session. */
   startedBefore: (createdBeforeMs: number) => Promise<string[]>
   /** Removes an ended session and leaves its tombstone; returns what was removed, or undefined if it was not indexed. */
@@ -57,8 +84,22 @@ export interface SessionStore {
   replaceParticipants: (roomName: string, participants: IndexedParticipant[], checkedAtMs: number) => Promise<void>
   /** LiveKit confirmed the room live at this time. */
   touch: (roomName: string, checkedAtMs: number) => Promise<void>
-  /** True the first time an event id is seen (for a while), false for a redelivery. */
-  firstDelivery: (eventId: string) => Promise<boolean>
+  /** A signed webhook spoke of the room at this time (only moves forward). */
+  heard: (roomName: string, atMs: number) => Promise<void>
+  /** When a webhook last spoke of each room (0: never; undefined: the room is not indexed), in the order given. */
+  lastHeard: (roomNames: string[]) => Promise<Array<number | undefined>>
+  /** Whether a webhook event with this id was applied (for a while). */
+  applied: (eventId: string) => Promise<boolean>
+  /** Records an event as applied, once it has been: a delivery that failed is applied when it comes again. */
+  markApplied: (eventId: string) => Promise<void>
+  /**
+   * The index's generation: set by the rebuild from LiveKit, and gone only when the store lost its
+   * data (a Redis restarted empty, flushed, or evicting). Undefined then: the index must be rebuilt.
+   */
+  generation: () => Promise<string | undefined>
+  setGeneration: (generation: string) => Promise<void>
+  /** Gives up a job this replica leads (a rebuild that failed), so that any replica may try it again. */
+  resign: (job: string) => Promise<void>
   /** True when this replica may do a job that one replica should do at a time (the reconcile), for `ttlMs`. */
   lead: (job: string, ttlMs: number) => Promise<boolean>
   close: () => Promise<void>

@@ -22,18 +22,26 @@ export interface WebhookEventsOptions {
  * `participant_joined`, `room_started` after `room_finished`), so: an event id is applied once;
  * a participant that left stays gone and a room that finished stays gone (the store's tombstones);
  * counts in payloads are never read: the index counts participants by SID.
+ *
+ * An event is recorded as applied only once it has been: a delivery that failed (the index away,
+ * answered 503) is applied when LiveKit delivers it again. Applying an event twice (two deliveries
+ * at once) changes nothing more than applying it once: every change is by room and by SID, and
+ * tombstones keep what ended ended. Each event also says the room is heard of by webhook
+ * (`heardAtMs`): the proof that the index is told of its changes.
  */
 export function createWebhookEvents ({ store, onSessionClosed, onAgentLeft, now = Date.now }: WebhookEventsOptions) {
-  return async function applyWebhookEvent (event: WebhookEvent): Promise<WebhookOutcome> {
-    if (event.id !== '' && !await store.firstDelivery(event.id)) return 'duplicate'
+  async function apply (event: WebhookEvent): Promise<WebhookOutcome> {
     const room = event.room
     if (room === undefined || room.name === '') return 'ignored'
     switch (event.event) {
       case 'room_started': {
         const metadata = parseSessionMetadata(room.metadata)
         if (metadata === undefined) return 'ignored'
-        const added = await store.add({ roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }, now())
-        return added ? 'applied' : 'ignored'
+        const at = now()
+        const added = await store.add({ roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }, at)
+        if (!added) return 'ignored'
+        await store.heard(room.name, at)
+        return 'applied'
       }
       case 'room_finished': {
         const ended = await store.end(room.name)
@@ -44,14 +52,18 @@ export function createWebhookEvents ({ store, onSessionClosed, onAgentLeft, now 
       case 'participant_joined': {
         const participant = event.participant
         if (participant === undefined) return 'ignored'
-        await store.joined(room.name, { sid: participant.sid, identity: participant.identity, role: roleOf(participant) }, now())
+        const at = now()
+        await store.joined(room.name, { sid: participant.sid, identity: participant.identity, role: roleOf(participant) }, at)
+        await store.heard(room.name, at)
         return 'applied'
       }
       case 'participant_left':
       case 'participant_connection_aborted': {
         const participant = event.participant
         if (participant === undefined) return 'ignored'
-        const gone = await store.left(room.name, participant.sid, now())
+        const at = now()
+        const gone = await store.left(room.name, participant.sid, at)
+        await store.heard(room.name, at)
         if (gone?.role === 'agent' && onAgentLeft !== undefined) {
           const session = await store.get(room.name)
           if (session !== undefined) onAgentLeft(session)
@@ -61,6 +73,14 @@ export function createWebhookEvents ({ store, onSessionClosed, onAgentLeft, now 
       default:
         return 'ignored'
     }
+  }
+
+  return async function applyWebhookEvent (event: WebhookEvent): Promise<WebhookOutcome> {
+    if (event.id === '') return await apply(event)
+    if (await store.applied(event.id)) return 'duplicate'
+    const outcome = await apply(event)
+    await store.markApplied(event.id)
+    return outcome
   }
 }
 

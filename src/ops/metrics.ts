@@ -33,6 +33,15 @@ export function createMetrics (registry = new Registry()) {
     async collect () { this.set(await countLive().catch(() => NaN)) }
   })
 
+  let webhooksSilent: () => boolean = () => false
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'livekit_webhooks_silent',
+    help: '1 while LiveKit\'s webhooks are not arriving (no signed room_started for the rooms this replica created lately): reads then ask LiveKit',
+    registers,
+    collect () { this.set(webhooksSilent() ? 1 : 0) }
+  })
+
   return {
     registry,
     /** Times one LiveKit call: call the result with its outcome. */
@@ -44,7 +53,9 @@ export function createMetrics (registry = new Registry()) {
     rateLimited: (route: string) => { rateLimited.inc({ route }) },
     sessionCapRefused: (scope: 'user' | 'service') => { capRefusals.inc({ scope }) },
     /** Where the live-sessions gauge reads its value when scraped. */
-    countLiveWith: (count: () => Promise<number>) => { countLive = count }
+    countLiveWith: (count: () => Promise<number>) => { countLive = count },
+    /** Where the webhooks gauge reads whether they are silent when scraped. */
+    webhooksSilentWith: (silent: () => boolean) => { webhooksSilent = silent }
   }
 }
 

@@ -24,8 +24,16 @@ export function redisKeys (prefix: string) {
     lead: (job: string) => `${prefix}lead:${job}`,
     /** Every indexed room, scored by creation time. */
     rooms: `${prefix}rooms`,
-    /** The replica dispatching a room's agent. */
+    /** The rooms a user is starting (a place held under the caps until the session is recorded), scored by the reservation's expiry. */
+    userReservations: (userId: string) => `${prefix}r:${userId}`,
+    /** The rooms every user is starting, scored by the reservation's expiry. */
+    reservations: `${prefix}reservations`,
+    /** The index's generation, written by the rebuild from LiveKit: its absence says Redis lost the index. */
+    generation: `${prefix}generation`,
+    /** The watch dispatching a room's agent: its claim, holding the claim's fence. */
     dispatchClaim: (room: string) => `${prefix}dispatch-claim:${room}`,
+    /** The last fence given to a claim on a room: it only grows. */
+    dispatchFence: (room: string) => `${prefix}dispatch-fence:${room}`,
     /** The dispatches made into a room. */
     dispatchCount: (room: string) => `${prefix}dispatch-count:${room}`,
     /** The namespace of @fastify/rate-limit's counters. */

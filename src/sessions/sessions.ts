@@ -2,17 +2,18 @@ import type { Room } from 'livekit-server-sdk'
 import type { AgentDispatch, AgentState } from '#agents/dispatch.js'
 import { DEFAULT_AGENT_TYPE, type AgentType } from '#agents/agent-types.js'
 import type { Livekit } from '#livekit/livekit.js'
-import { isRoomNotFound, toLivekitError } from '#livekit/errors.js'
+import { isRoomNotFound, LivekitTimeoutError, toLivekitError } from '#livekit/errors.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { indexedParticipants, presenceOfIndexed } from './room-presence.js'
 import { isSessionRoomName, newRoomName } from './room-name.js'
 import { createdAtMsOf } from '#livekit/room-time.js'
 import { RECONCILE_BATCH } from '#index/reconcile.js'
+import { CONFIRM_WITHIN_MS } from '#index/webhook-health.js'
 import type { SessionIndex } from '#index/session-index.js'
 import type { IndexedSession } from '#index/session-store.js'
 import { noMetrics, type EndReason, type Metrics } from '#ops/metrics.js'
 import { CapReachedError, IndexUnavailableError, NotYourSessionError, SessionNotFoundError, type CapScope } from './errors.js'
-import { parseSessionMetadata, sessionMetadata } from './metadata.js'
+import { parseSessionMetadata, sessionMetadata, type SessionMetadata } from './metadata.js'
 
 /** The signed-in user a session belongs to: the app JWT's `sub` and `email`. */
 export interface SessionUser {
@@ -29,6 +30,22 @@ export const EMPTY_TIMEOUT_SECONDS = 300
 export const DEPARTURE_TIMEOUT_SECONDS = 20
 /** The user and one more person (e.g. a coach); agents do not count against this limit. */
 export const MAX_PARTICIPANTS = 2
+
+/** Margin of a reservation's life over the start it covers (the event loop of a busy replica, Redis's answer). */
+const RESERVATION_MARGIN_MS = 5_000
+
+/**
+ * How long a start's reservation holds its place under the caps: CreateRoom and the index write
+ * after it, each about one LIVEKIT_REQUEST_TIMEOUT_MS at most, and a margin. A start that takes
+ * longer has its room counted once it is recorded; a replica that dies mid-start frees its place
+ * after this.
+ */
+export const reservationTtlMs = (requestTimeoutMs: number): number => 2 * requestTimeoutMs + RESERVATION_MARGIN_MS
+
+/** How long a live read from LiveKit is answered from again: a client polling status costs LiveKit at most one read a second. */
+export const LIVE_READ_REUSE_MS = 1000
+/** How long a start waits for an index being rebuilt before it answers 503 (a rebuild at 10,000 rooms takes 1-2 s). */
+const REBUILD_WAIT_MS = 10_000
 
 /** Participant lists read at once for one `active` call, so that a user with many sessions cannot swamp LiveKit. */
 const PARTICIPANT_READS_AT_ONCE = 8
@@ -128,10 +145,27 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
   /** Rooms this replica is deleting for their users (`isDeleting`): LiveKit's room_finished for one can beat DeleteRoom's answer. */
   const deleting = new Set<string>()
 
-  const isFresh = (session: IndexedSession): boolean => now() - session.checkedAtMs < reconcileIntervalMs
+  /** How long the reconcile's confirmation holds: its interval, and a margin for a pass that takes long. */
+  const confirmedForMs = reconcileIntervalMs * 1.5
+  const { webhooks } = index
+
+  /**
+   * Whether the index's word on a session is the truth, so that LiveKit need not be asked. LiveKit
+   * read just now (LIVE_READ_REUSE_MS): yes. Otherwise only while webhooks tell the index of the
+   * session's changes, proven rather than assumed: a webhook spoke of this room (or, once webhooks
+   * are seen arriving, the room is older than their delay), webhooks have not gone silent, and the
+   * reconcile confirmed the room within its interval and a margin. Without webhooks every answer is live.
+   */
+  function isFresh (session: IndexedSession): boolean {
+    const age = now() - session.checkedAtMs
+    if (age < LIVE_READ_REUSE_MS) return true
+    const state = webhooks.state()
+    if (state === 'silent' || age >= confirmedForMs) return false
+    return session.heardAtMs > 0 || (state === 'arriving' && now() - session.createdAtMs >= CONFIRM_WITHIN_MS)
+  }
 
   /** Records what LiveKit said of a room as the index's truth, and returns it as the index holds it. */
-  async function learn (room: Room, participants: IndexedSession['participants'], checkedAtMs: number): Promise<IndexedSession | undefined> {
+  async function learn (room: Room, participants: IndexedSession['participants'], checkedAtMs: number, heardAtMs: number): Promise<IndexedSession | undefined> {
     const metadata = parseSessionMetadata(room.metadata)
     if (metadata === undefined) return undefined
     const session = { roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }
@@ -139,7 +173,7 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
       await store.add(session, checkedAtMs)
       await store.replaceParticipants(room.name, participants, checkedAtMs)
     })
-    return { ...session, checkedAtMs, participants }
+    return { ...session, checkedAtMs, heardAtMs, participants }
   }
 
   /** The session is over: the index forgets it, its watch stops, and it is counted with its reason. */
@@ -169,7 +203,7 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     }
     if (parseSessionMetadata(room.metadata)?.user_id !== user.id) throw new NotYourSessionError(roomName)
     const participants = indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(roomName)))
-    return await learn(room, participants, checkedAtMs) as IndexedSession
+    return await learn(room, participants, checkedAtMs, known?.heardAtMs ?? 0) as IndexedSession
   }
 
   /** The sessions given, each brought up to date from LiveKit unless the index holds it fresh; those LiveKit closed are left out. */
@@ -188,7 +222,7 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
         await forget(session.roomName, 'reconciled')
         return undefined
       }
-      return await learn(room, indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(room.name))), checkedAtMs)
+      return await learn(room, indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(room.name))), checkedAtMs, session.heardAtMs)
     })
     return refreshed.filter((session) => session !== undefined)
   }
@@ -213,13 +247,22 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     return new CapReachedError(scope, limit, live)
   }
 
-  /** Refuses a start past the user's cap or the service's, counted from the index (LiveKit is asked only about stale entries). */
-  async function ensureBelowCaps (user: SessionUser): Promise<void> {
-    const mine = await current(await indexed(() => store.listByUser(user.id)))
-    if (mine.length >= limits.perUser) throw capReached('user', limits.perUser, mine.length)
-    if (limits.live === 0) return
-    const live = await indexed(() => store.count())
-    if (live >= limits.live) throw capReached('service', limits.live, live)
+  /**
+   * Holds a place for the room under the user's cap and the service's, in one atomic step with the
+   * count (the store's `reserve`), so that concurrent starts through any number of replicas never
+   * pass a cap; past one, CapReachedError. The user's stale entries are first checked with LiveKit,
+   * which can only free places.
+   */
+  async function reserve (user: SessionUser, roomName: string): Promise<void> {
+    await current(await indexed(() => store.listByUser(user.id)))
+    const caps = { perUser: limits.perUser, live: limits.live }
+    const reservation = await indexed(() => store.reserve(roomName, user.id, caps, now(), reservationTtlMs(requestTimeoutMs)))
+    if (!reservation.reserved) throw capReached(reservation.scope, reservation.scope === 'user' ? caps.perUser : caps.live, reservation.live)
+  }
+
+  /** Gives the place back (the start failed); should the store be away, the reservation expires by itself. */
+  async function release (user: SessionUser, roomName: string): Promise<void> {
+    await store.release(roomName, user.id).catch(() => {})
   }
 
   /**
@@ -228,8 +271,11 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
    * session nobody can see.
    */
   async function start (user: SessionUser, agentType: AgentType = DEFAULT_AGENT_TYPE): Promise<StartedSession> {
-    await ensureBelowCaps(user)
     const roomName = newRoomName(user.id)
+    // The caps count what the index holds: a start waits for an index being rebuilt. One LiveKit
+    // failed to list for the rebuild is asked to create the room all the same: its answer says how it is.
+    if (await index.reconciler.whenUsable(REBUILD_WAIT_MS) === 'unavailable') throw new IndexUnavailableError()
+    await reserve(user, roomName)
     const createdAt = new Date()
     const dispatch = { user_id: user.id, agent_type: agentType, room_name: roomName }
     const created = await call('create the room', () => rooms.createRoom({
@@ -240,12 +286,19 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
       maxParticipants: MAX_PARTICIPANTS,
       // In the room itself: LiveKit ignores a token's dispatch for a room that already exists.
       agents: agents.roomDispatches(agentType, dispatch)
-    }))
+    })).catch(async (err: unknown) => {
+      // A timed-out CreateRoom may have made the room: its place stays held until the room is recorded
+      // (its room_started) or the reservation expires.
+      if (!(err instanceof LivekitTimeoutError)) await release(user, roomName)
+      throw err
+    })
     const createdAtMs = createdAtMsOf(created) || createdAt.getTime()
+    webhooks.expect(roomName)
     try {
       await indexed(() => store.add({ roomName, userId: user.id, agentType, createdAtMs }, now()))
     } catch (err) {
       await rooms.deleteRoom(roomName).catch(() => {})
+      await release(user, roomName)
       throw err
     }
     metrics.sessionStarted(agentType)
@@ -291,10 +344,23 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     await forget(roomName, 'deleted').finally(() => deleting.delete(roomName))
   }
 
-  /** The caller's live sessions, from the index: the cost depends on this user's sessions only. */
+  /**
+   * The caller's sessions as LiveKit holds them, from its full room list: while the index is being
+   * rebuilt (it lost its data), whatever it costs.
+   */
+  async function sessionsInLivekit (user: SessionUser): Promise<IndexedSession[]> {
+    const checkedAtMs = now()
+    const mine = (await call('list rooms', () => rooms.listRooms())).filter((room) => parseSessionMetadata(room.metadata)?.user_id === user.id)
+    return await mapLimited(mine, PARTICIPANT_READS_AT_ONCE, async (room) => {
+      const metadata = parseSessionMetadata(room.metadata) as SessionMetadata
+      const participants = indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(room.name)))
+      return { roomName: room.name, userId: user.id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room), checkedAtMs, heardAtMs: 0, participants }
+    })
+  }
+
+  /** The caller's live sessions, from the index (the cost depends on this user's sessions only), or from LiveKit while the index is rebuilt. */
   async function listActive (user: SessionUser): Promise<ActiveSession[]> {
-    await call('list rooms', () => index.reconciler.whenRebuilt())
-    const sessions = await current(await indexed(() => store.listByUser(user.id)))
+    const sessions = index.reconciler.usable() ? await current(await indexed(() => store.listByUser(user.id))) : await sessionsInLivekit(user)
     sessions.sort((a, b) => a.createdAtMs - b.createdAtMs)
     return await Promise.all(sessions.map(async (session) => ({
       roomName: session.roomName,

@@ -4,10 +4,12 @@ import { ParticipantInfo, Room } from 'livekit-server-sdk'
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import { AGENT_START_MS, agentMayStillCome, createAgentDispatch, JOB_LISTING_MS, parseAgentNames } from '#agents/dispatch.js'
-import { createMemoryDispatchLedger, type DispatchLedger } from '#agents/ledger.js'
+import { AGENT_START_MS, agentMayStillCome, createAgentDispatch, dispatchClaimTtlMs, JOB_LISTING_MS, parseAgentNames } from '#agents/dispatch.js'
+import type { DispatchLedger } from '#agents/ledger.js'
+import { createMemoryDispatchLedger } from '#agents/memory-ledger.js'
 import { dispatchLedgerContract } from './ledger.contract.js'
 import type { Livekit } from '#livekit/livekit.js'
+import { loadConfig } from '../../src/config.js'
 
 const config = {
   LIVEKIT_AGENT_NAME: 'voice-agent',
@@ -19,6 +21,7 @@ const AGAIN = 'voice agent not in the room and every dispatch lost: dispatching 
 const MISSING = 'voice agent missing: no dispatch was answered'
 const DISPATCH_FAILED = 'agent dispatch failed'
 const READ_FAILED = 'agent watch: reading the room from LiveKit failed; looking again later'
+const CLAIM_LOST = 'agent watch: its claim on the room lapsed (another watch may hold it now); stopping'
 
 /** A logger for one test: the messages it was warned with, in order, and nothing from another test. */
 function recordingLog (): { log: FastifyBaseLogger, warnings: string[] } {
@@ -420,18 +423,74 @@ t.test('close cancels every watch; no dispatch configured means nothing to watch
   t.equal(calls.listRooms + calls.createDispatch, 0)
 })
 
+t.test('a claim lasts two of its watch\'s longest look cycles: 40 s with the default config, as the README says', async (t) => {
+  const defaults = loadConfig({ env: false, dotenv: false, data: { LIVEKIT_URL: 'ws://127.0.0.1:1', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's', JWT_SECRET: 'test-jwt-secret-that-signs-user-tokens' } })
+  t.equal(dispatchClaimTtlMs(defaults), 40_000)
+  t.equal(dispatchClaimTtlMs({ AGENT_JOIN_TIMEOUT_MS: 1000, LIVEKIT_REQUEST_TIMEOUT_MS: 100 }), 2400)
+})
+
+/** The ledger, with each call it answers recorded in `events` (beside LiveKit's, where the test records those too). */
+function recordingLedger (ledger: DispatchLedger, events: string[]): DispatchLedger {
+  return Object.fromEntries(Object.entries(ledger).map(([name, method]) => [name, async (...args: never[]) => {
+    events.push(name)
+    return await (method as (...args: never[]) => Promise<unknown>)(...args)
+  }])) as unknown as DispatchLedger
+}
+
+t.test('a watch renews its claim on every look, and again just before each dispatch', async (t) => {
+  const { log } = recordingLog()
+  const events: string[] = []
+  const fake = fakeLivekit({ during: (call) => { events.push(call) } })
+  const agents = createAgentDispatch({ livekit: fake.livekit, config, log, ledger: recordingLedger(createMemoryDispatchLedger(), events) })
+  await agents.watch(session)
+  await settle(agents)
+  const looks = events.filter((event) => event === 'listRooms').length
+  t.equal(fake.calls.createDispatch, 2)
+  t.ok(looks >= 3, `${looks} looks`)
+  const beforeLooks = events.flatMap((event, i) => event === 'listRooms' ? [events[i - 1]] : [])
+  t.same(new Set(beforeLooks), new Set(['renew']), 'each look starts with a renewal')
+  const beforeDispatches = events.flatMap((event, i) => event === 'createDispatch' ? [events.slice(i - 3, i).join(' ')] : [])
+  t.same(beforeDispatches, Array(2).fill('listDispatch renew countDispatchBelow'), 'each dispatch: after the reads, the claim checked, then the attempt counted')
+})
+
+t.test('a watch whose claim lapsed during a slow read stops without dispatching or releasing, and its replica starts no second watch', async (t) => {
+  const { log, warnings } = recordingLog()
+  let clock = 0
+  const claimTtlMs = 1000
+  const ledger = createMemoryDispatchLedger({ claimTtlMs, now: () => clock })
+  let letGo = () => {}
+  const held = new Promise<void>((resolve) => { letGo = resolve })
+  const fake = fakeLivekit({ during: async (call) => { if (call === 'listDispatch') await held } })
+  const agents = createAgentDispatch({ livekit: fake.livekit, config, log, ledger })
+  t.equal(await agents.agentStateRedispatchingIfLost(session, waiting, OLD_ROOM_MS), 'dispatching')
+  await until(() => fake.calls.listDispatch === 1, 'the look is reading the dispatches')
+  clock += claimTtlMs
+  t.equal(await ledger.isClaimed(session.room_name), false, 'the claim lapsed')
+  t.equal(await agents.agentStateRedispatchingIfLost(session, waiting, OLD_ROOM_MS), 'dispatching')
+  t.equal(await ledger.isClaimed(session.room_name), false, 'this replica claimed nothing: it watches the room already')
+  t.equal(agents.watching(), 1)
+  const other = await ledger.claim(session.room_name)
+  t.type(other, 'number', 'another watch (another replica\'s) takes the room')
+  letGo()
+  await settle(agents)
+  t.equal(fake.calls.createDispatch, 0, 'the watch that lost its claim never dispatched')
+  t.same(warnings, [CLAIM_LOST], 'and said so once')
+  t.equal(await ledger.renew(session.room_name, other ?? 0), true, 'the other watch\'s claim is left alone')
+  t.equal(await ledger.dispatchesMade(session.room_name), 1, 'no attempt counted beyond the room\'s own')
+})
+
 t.test('a failing ledger is logged, never thrown at a request', async (t) => {
   const broken = (method: keyof DispatchLedger): DispatchLedger => ({ ...createMemoryDispatchLedger(), [method]: async () => { throw new Error(`${method} failed`) } })
   const { livekit, calls } = fakeLivekit()
   const noCountLog = recordingLog()
-  const noCount = createAgentDispatch({ livekit, config, log: noCountLog.log, ledger: broken('countDispatch') })
+  const noCount = createAgentDispatch({ livekit, config, log: noCountLog.log, ledger: broken('countDispatchBelow') })
   await noCount.watch(session)
   t.equal(noCount.watching(), 0)
   t.same(noCountLog.warnings, ['agent watch could not start; status will heal the session'])
   await noCount.unwatch(session.room_name)
 
   const noReadLog = recordingLog()
-  const noRead = createAgentDispatch({ livekit, config, log: noReadLog.log, ledger: broken('dispatchesMade') })
+  const noRead = createAgentDispatch({ livekit, config, log: noReadLog.log, ledger: broken('renew') })
   await noRead.watch(session)
   await settle(noRead)
   t.same(noReadLog.warnings, ['agent watch failed; status will heal the session'])
@@ -443,11 +502,17 @@ t.test('a failing ledger is logged, never thrown at a request', async (t) => {
   t.same(noForgetLog.warnings, ['agent watch: forgetting the room failed'])
 })
 
-t.test('the in-memory dispatch ledger keeps the contract, and a bounded memory', async (t) => {
-  await dispatchLedgerContract(t, createMemoryDispatchLedger(3))
-  const ledger = createMemoryDispatchLedger(3)
-  for (const room of ['r1', 'r2', 'r3', 'r4']) await ledger.countDispatch(room)
-  await ledger.countDispatch('r2')
-  await ledger.countDispatch('r5')
+t.test('the in-memory dispatch ledger keeps the contract', async (t) => {
+  dispatchLedgerContract(t, async (_t, claimTtlMs) => {
+    const ledger = createMemoryDispatchLedger({ claimTtlMs })
+    return [ledger, ledger]
+  })
+})
+
+t.test('the in-memory dispatch ledger keeps a bounded memory', async (t) => {
+  const ledger = createMemoryDispatchLedger({ capacity: 3 })
+  for (const room of ['r1', 'r2', 'r3', 'r4']) await ledger.countDispatchBelow(room, 10)
+  await ledger.countDispatchBelow('r2', 10)
+  await ledger.countDispatchBelow('r5', 10)
   t.same(await Promise.all(['r1', 'r2', 'r3', 'r4', 'r5'].map(async (room) => await ledger.dispatchesMade(room))), [undefined, 2, undefined, 1, 1], 'past its capacity, the least recently counted rooms are forgotten')
 })

@@ -10,9 +10,9 @@ t.test('memory: entries, tombstones and event ids expire, so nothing grows witho
   const store = createMemoryStore({ now: () => now })
   await store.add({ roomName: 'room-1', userId: 'a', agentType: 'general', createdAtMs: now }, now)
   await store.end('room-gone')
-  await store.firstDelivery('EV_1')
+  await store.markApplied('EV_1')
   now += TOMBSTONE_TTL_MS + 1
-  t.equal(await store.firstDelivery('EV_1'), true, 'an old event id is forgotten')
+  t.equal(await store.applied('EV_1'), false, 'an old event id is forgotten')
   t.equal(await store.add({ roomName: 'room-gone', userId: 'a', agentType: 'general', createdAtMs: now }, now), true, 'an old tombstone is forgotten')
   now += ENTRY_TTL_MS + 1
   t.equal(await store.get('room-1'), undefined, 'an entry unconfirmed for a day is dropped')

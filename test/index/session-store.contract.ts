@@ -4,6 +4,8 @@ import type { IndexedParticipant, NewSession, SessionStore } from '#index/sessio
 
 /** Times in the test: now, so that no entry is old enough to expire. */
 const T = Date.now()
+/** A reservation's life in the test: far longer than the test, so that only the times it gives expire one. */
+const RESERVATION_TTL_MS = 60_000
 
 function session (roomName: string, userId: string): NewSession {
   return { roomName, userId, agentType: 'workout', createdAtMs: 1_700_000_000_000 }
@@ -20,13 +22,16 @@ export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<Se
     await store.add(session('room-a2', 'a'), T + 1000)
     await store.add(session('room-ab', 'a-b'), T + 1000)
     await store.add(session('room-語', '山田 😀'), T + 1000)
-    t.same(await store.get('room-a1'), { ...session('room-a1', 'a'), checkedAtMs: T + 1000, participants: [] })
+    t.same(await store.get('room-a1'), { ...session('room-a1', 'a'), checkedAtMs: T + 1000, heardAtMs: 0, participants: [] })
     t.same((await store.listByUser('a')).map((s) => s.roomName).sort(), ['room-a1', 'room-a2'], 'ids sharing a prefix stay apart')
     t.same((await store.listByUser('a-b')).map((s) => s.roomName), ['room-ab'])
     t.same((await store.listByUser('山田 😀')).map((s) => s.roomName), ['room-語'])
     t.same(await store.listByUser('nobody'), [])
     t.equal(await store.count(), 4)
-    t.same((await store.roomNames()).sort(), ['room-a1', 'room-a2', 'room-ab', 'room-語'].sort())
+    t.same((await store.roomNames(0, 10)).sort(), ['room-a1', 'room-a2', 'room-ab', 'room-語'].sort())
+    const chunks = [...await store.roomNames(0, 3), ...await store.roomNames(3, 3)]
+    t.same(chunks.sort(), ['room-a1', 'room-a2', 'room-ab', 'room-語'].sort(), 'read in chunks, every room once')
+    t.same(await store.roomNames(4, 3), [])
     t.equal(await store.get('room-unknown'), undefined)
   })
 
@@ -117,6 +122,76 @@ export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<Se
     }), { numRuns: runs })
   })
 
+  t.test('a reservation holds a place under the user\'s cap until its session is recorded, which takes its place', async (t) => {
+    const store = await newStore(t)
+    const caps = { perUser: 2, live: 0 }
+    t.same(await store.reserve('room-1', 'a', caps, T, RESERVATION_TTL_MS), { reserved: true })
+    t.same(await store.reserve('room-2', 'a', caps, T, RESERVATION_TTL_MS), { reserved: true })
+    t.same(await store.reserve('room-3', 'a', caps, T, RESERVATION_TTL_MS), { reserved: false, scope: 'user', live: 2 }, 'two starts under way fill the cap')
+    t.same(await store.reserve('room-b', 'b', caps, T, RESERVATION_TTL_MS), { reserved: true }, 'another user has a cap of their own')
+    t.equal(await store.get('room-1'), undefined, 'a reservation is no session: not read')
+    t.same(await store.listByUser('a'), [], 'nor listed')
+    t.equal(await store.count(), 0, 'nor counted live')
+    t.same(await store.roomNames(0, 100), [], 'nor among the reconcile\'s rooms')
+
+    t.equal(await store.add(session('room-1', 'a'), T), true)
+    t.same(await store.reserve('room-3', 'a', caps, T, RESERVATION_TTL_MS), { reserved: false, scope: 'user', live: 2 }, 'the recorded session counts once, in its reservation\'s place')
+    await store.release('room-2', 'a')
+    await store.release('room-never', 'a')
+    t.same(await store.reserve('room-3', 'a', caps, T, RESERVATION_TTL_MS), { reserved: true }, 'a released place is free again')
+    await store.end('room-1')
+    t.same(await store.reserve('room-4', 'a', caps, T, RESERVATION_TTL_MS), { reserved: true }, 'so is an ended session\'s')
+
+    const one = { perUser: 1, live: 0 }
+    t.same(await store.reserve('room-c1', 'c', one, T, RESERVATION_TTL_MS), { reserved: true })
+    await store.end('room-c1')
+    t.equal(await store.add(session('room-c1', 'c'), T), false, 'a room that ended before it was recorded is not')
+    t.same(await store.reserve('room-c2', 'c', one, T, RESERVATION_TTL_MS), { reserved: true }, 'but its reservation is gone all the same')
+  })
+
+  t.test('the service\'s cap counts every live session and every reservation; 0 is no cap', async (t) => {
+    const store = await newStore(t)
+    const caps = { perUser: 10, live: 3 }
+    await store.add(session('room-a', 'a'), T)
+    t.same(await store.reserve('room-b', 'b', caps, T, RESERVATION_TTL_MS), { reserved: true })
+    t.same(await store.reserve('room-c', 'c', caps, T, RESERVATION_TTL_MS), { reserved: true })
+    t.same(await store.reserve('room-d', 'd', caps, T, RESERVATION_TTL_MS), { reserved: false, scope: 'service', live: 3 })
+    t.same(await store.reserve('room-a2', 'a', { perUser: 1, live: 3 }, T, RESERVATION_TTL_MS), { reserved: false, scope: 'user', live: 1 }, 'the user\'s cap is told first')
+    t.same(await store.reserve('room-d', 'd', { perUser: 10, live: 0 }, T, RESERVATION_TTL_MS), { reserved: true })
+    t.same(await store.reserve('room-e', 'e', { perUser: 10, live: 5 }, T, RESERVATION_TTL_MS), { reserved: true }, 'the one who ran without a cap still counts')
+    t.same(await store.reserve('room-f', 'f', { perUser: 10, live: 5 }, T, RESERVATION_TTL_MS), { reserved: false, scope: 'service', live: 5 })
+  })
+
+  t.test('a reservation expires by itself, so that a start whose replica died frees its place', async (t) => {
+    const store = await newStore(t)
+    const caps = { perUser: 1, live: 1 }
+    t.same(await store.reserve('room-1', 'a', caps, T, RESERVATION_TTL_MS), { reserved: true })
+    const justBefore = T + RESERVATION_TTL_MS - 1
+    t.same(await store.reserve('room-2', 'a', caps, justBefore, RESERVATION_TTL_MS), { reserved: false, scope: 'user', live: 1 })
+    t.same(await store.reserve('room-2', 'b', caps, justBefore, RESERVATION_TTL_MS), { reserved: false, scope: 'service', live: 1 })
+    t.same(await store.reserve('room-2', 'a', caps, T + RESERVATION_TTL_MS, RESERVATION_TTL_MS), { reserved: true }, 'at its expiry the place is free, under both caps')
+  })
+
+  t.test('property: reservations made at once never pass either cap, and take every place the caps leave', async (t) => {
+    const user = fc.constantFrom('a', 'b', 'c', 'd')
+    await fc.assert(fc.asyncProperty(
+      fc.array(user, { maxLength: 6 }), fc.array(user, { minLength: 1, maxLength: 24 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 10 }),
+      async (recorded, starts, perUser, live) => {
+        const store = await newStore(t)
+        for (const [i, owner] of recorded.entries()) await store.add(session(`room-live-${i}`, owner), T)
+        const replies = await Promise.all(starts.map(async (owner, i) => await store.reserve(`room-${i}`, owner, { perUser, live }, T, RESERVATION_TTL_MS)))
+        const held = (owner: string, of: string[]) => of.filter((other) => other === owner).length
+        const granted = starts.filter((_owner, i) => replies[i]?.reserved === true)
+        const owners = [...new Set(starts)]
+        // Each user may take what their cap leaves them; the service, what its cap leaves (0: no cap).
+        const userPlaces = owners.reduce((sum, owner) => sum + Math.min(held(owner, starts), Math.max(0, perUser - held(owner, recorded))), 0)
+        const expected = live === 0 ? userPlaces : Math.min(userPlaces, Math.max(0, live - recorded.length))
+        return granted.length === expected &&
+          owners.every((owner) => held(owner, granted) <= Math.max(0, perUser - held(owner, recorded))) &&
+          replies.every((reply) => reply.reserved || reply.live >= (reply.scope === 'user' ? perUser : live))
+      }), { numRuns: runs })
+  })
+
   t.test('the sessions started before a time are found by their rooms\' creation', async (t) => {
     const store = await newStore(t)
     for (const [room, createdAtMs] of [['room-old', T - 10_000], ['room-edge', T], ['room-new', T + 10_000]] as const) {
@@ -128,10 +203,31 @@ export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<Se
     t.same(await store.startedBefore(T), [], 'an ended one is gone')
   })
 
-  t.test('an event id is delivered once', async (t) => {
+  t.test('an event id counts as applied only once it is marked so', async (t) => {
     const store = await newStore(t)
-    t.equal(await store.firstDelivery('EV_1'), true)
-    t.equal(await store.firstDelivery('EV_1'), false)
-    t.equal(await store.firstDelivery('EV_2'), true)
+    t.equal(await store.applied('EV_1'), false)
+    t.equal(await store.applied('EV_1'), false, 'asking does not mark it: a delivery that failed is applied when it comes again')
+    await store.markApplied('EV_1')
+    t.equal(await store.applied('EV_1'), true)
+    t.equal(await store.applied('EV_2'), false)
+  })
+
+  t.test('what a webhook heard of a room only moves forward, and only for an indexed room', async (t) => {
+    const store = await newStore(t)
+    await store.add(session('room-1', 'a'), T)
+    await store.heard('room-1', T + 200)
+    await store.heard('room-1', T + 100)
+    await store.heard('room-unknown', T + 100)
+    t.match(await store.get('room-1'), { heardAtMs: T + 200 })
+    await store.add(session('room-2', 'a'), T)
+    t.same(await store.lastHeard(['room-1', 'room-2', 'room-unknown']), [T + 200, 0, undefined])
+    t.same(await store.lastHeard([]), [])
+  })
+
+  t.test('the generation is absent until set: the index must be built', async (t) => {
+    const store = await newStore(t)
+    t.equal(await store.generation(), undefined)
+    await store.setGeneration('g-1')
+    t.equal(await store.generation(), 'g-1')
   })
 }

@@ -4,10 +4,26 @@ export const HealthSchema = Type.Object({
   status: Type.Literal('ok')
 }, { description: 'The process is alive' })
 
+const DependencySchema = Type.Object({
+  state: Type.Union([Type.Literal('up'), Type.Literal('down')], { description: '`down`: requests that need it answer 503 or 504 with their own message' }),
+  reason: Type.Optional(Type.String({ description: 'Why it is down: the same words as its `checks` entry' }))
+})
+
 export const ReadinessSchema = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')], {
+    description: '`not_ready` (with 503) only for what is this replica\'s own: shutting down, overloaded, or its session index not usable yet'
+  }),
+  degraded: Type.Boolean({ description: 'A dependency (LiveKit, Redis) is down: the replica still serves, and each request that needs it answers for itself' }),
   checks: Type.Record(Type.String(), Type.String(), {
-    description: '`ok`, or why not, for `livekit`, `redis` (when REDIS_URL is set) and `service` (while shutting down or overloaded)',
-    example: { livekit: 'ok', redis: 'ok' }
+    description: '`ok`, or why not, for `livekit` and `redis` (when REDIS_URL is set); `index` (not usable yet) and `service` ' +
+      '(shutting down, overloaded) appear only when they fail',
+    example: { livekit: 'ok', redis: 'Redis is unreachable (Command timed out)' }
+  }),
+  dependencies: Type.Record(Type.String(), DependencySchema, {
+    description: 'Each dependency every replica shares, `livekit` and `redis` (when REDIS_URL is set), and its state; never a reason for 503',
+    example: { livekit: { state: 'up' }, redis: { state: 'down', reason: 'Redis is unreachable (Command timed out)' } }
   })
-}, { description: 'Whether the service can serve: LiveKit (checked at most every 2 s) and Redis answer, and it is neither shutting down nor overloaded' })
+}, {
+  description: 'Whether this replica should get traffic: it is neither shutting down nor overloaded, and its session index is usable. ' +
+    'LiveKit (asked at most every 2 s) and Redis are reported, not required'
+})

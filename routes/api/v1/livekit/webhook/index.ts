@@ -66,7 +66,8 @@ const livekitWebhook: FastifyPluginAsyncTypebox = async function (fastify) {
     } catch (err) {
       metrics.webhookEvent(event.event, 'failed')
       request.log.error({ err, event: event.event, room: event.room?.name }, 'LiveKit webhook: the session index failed')
-      throw httpErrors.serviceUnavailable('The session index is unavailable; LiveKit will deliver again')
+      // Its own message, not a masked 500's: LiveKit retries a 5xx, and the operator reads why.
+      throw httpErrors.createError(503, 'The session index is unavailable; LiveKit will deliver again', { expose: true })
     }
   })
 }

@@ -46,6 +46,20 @@ export interface RunningRedis {
 
 /** Starts a throwaway redis-server on loopback (no persistence), tied to this process; resolves once it accepts connections. */
 export async function startRedisServer ({ port }: { port?: number } = {}): Promise<RunningRedis> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(port)
+    } catch (err) {
+      // A free port can be taken by another process before redis-server binds it: another, a few times.
+      if (port !== undefined || attempt >= PORT_ATTEMPTS || !/address already in use/i.test((err as Error).message)) throw err
+    }
+  }
+}
+
+/** Starts on a free port tried at most this many times. */
+const PORT_ATTEMPTS = 3
+
+async function startOnce (port: number | undefined): Promise<RunningRedis> {
   const bin = findRedisServer()
   if (bin === undefined) throw new Error(redisMissing())
   const chosen = port ?? await freePort()

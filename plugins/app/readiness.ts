@@ -1,16 +1,10 @@
 import fp from 'fastify-plugin'
-import { createReadiness, type ReadinessCheck, type ReadinessOptions } from '#ops/readiness.js'
+import { createReadiness, type ReadinessCheck } from '#ops/readiness.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     readiness: ReadinessCheck
   }
-}
-
-/** The session index's own say on whether it can answer yet (its `usable`), when it has one. */
-function indexUsableOf (index: object): ReadinessOptions['indexUsable'] {
-  const usable: unknown = (index as { usable?: unknown }).usable
-  return typeof usable === 'function' ? async () => Boolean(await usable.call(index)) : undefined
 }
 
 /**
@@ -23,6 +17,7 @@ export default fp(async function readinessPlugin (fastify) {
     redis: fastify.redis,
     requestTimeoutMs: fastify.config.LIVEKIT_REQUEST_TIMEOUT_MS,
     overloaded: () => fastify.isUnderPressure(),
-    indexUsable: indexUsableOf(fastify.sessionIndex)
+    indexUsable: fastify.sessionIndex.usable,
+    webhooks: fastify.sessionIndex.webhooks.state
   }))
 }, { name: 'readiness', dependencies: ['config', 'livekit', 'redis', 'under-pressure', 'session-index'] })

@@ -15,8 +15,8 @@ const retryLater = { 'retry-after': String(RETRY_AFTER_SECONDS) }
 
 /**
  * The one map from the domain's errors to HTTP. A cap reached is a 429 without Retry-After (no
- * time can be promised); a dependency that is away is a 503 with it; LiveKit's refusals are 502s,
- * its silence a 504. Every message is the domain's own and safe to show. Anything else is not a
+ * time can be promised); a dependency that is away is a 503 with it, LiveKit's silence a 504 with
+ * it; LiveKit's refusals are 502s. Every message is the domain's own and safe to show. Anything else is not a
  * domain error (undefined): the error handler treats it as an HTTP error or an unexpected 500.
  */
 export function httpAnswerOf (error: Error): HttpAnswer | undefined {
@@ -26,7 +26,7 @@ export function httpAnswerOf (error: Error): HttpAnswer | undefined {
   if (error instanceof CapReachedError) return { statusCode: 429, message }
   if (error instanceof IndexUnavailableError) return { statusCode: 503, message, headers: retryLater }
   if (error instanceof LivekitUnavailableError) return { statusCode: 503, message, headers: retryLater }
-  if (error instanceof LivekitTimeoutError) return { statusCode: 504, message }
+  if (error instanceof LivekitTimeoutError) return { statusCode: 504, message, headers: retryLater }
   if (error instanceof LivekitFailedError) return { statusCode: 502, message }
   return undefined
 }

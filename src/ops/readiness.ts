@@ -33,6 +33,7 @@ export interface Readiness {
   /** `ok` or why not, per check: `livekit`, `redis` (with REDIS_URL), and `index` and `service` only when they fail. */
   checks: Record<string, CheckResult>
   dependencies: Record<string, DependencyStatus>
+  webhooks: 'unknown' | 'arriving' | 'silent'
 }
 
 export interface ReadinessOptions {
@@ -47,6 +48,8 @@ export interface ReadinessOptions {
    * A rejection, or no answer within ANSWER_WITHIN_MS, counts as not usable.
    */
   indexUsable?: () => boolean | Promise<boolean>
+  /** Whether LiveKit's webhooks arrive (the session index's judgement): reported, never a reason for 503. */
+  webhooks?: () => 'unknown' | 'arriving' | 'silent'
   /** How long `check` waits for an answer (ANSWER_WITHIN_MS). */
   answerWithinMs?: number
   now?: () => number
@@ -95,6 +98,7 @@ export function createReadiness ({
   requestTimeoutMs,
   overloaded = () => false,
   indexUsable = () => true,
+  webhooks = () => 'unknown',
   answerWithinMs = ANSWER_WITHIN_MS,
   now = Date.now
 }: ReadinessOptions) {
@@ -128,7 +132,8 @@ export function createReadiness ({
         status: checks.index === undefined && checks.service === undefined ? 'ready' : 'not_ready',
         degraded: Object.values(dependencies).some((dependency) => dependency.state === 'down'),
         checks,
-        dependencies
+        dependencies,
+        webhooks: webhooks()
       }
     },
     /** From now on `/ready` answers 503: the service is about to stop taking connections. */

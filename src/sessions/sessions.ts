@@ -230,7 +230,8 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
   /** The state of the session's agent; a GET's side effect: it may have the agent dispatched again (see AgentDispatch). */
   async function agentStateRedispatchingIfLost (session: IndexedSession): Promise<AgentState> {
     const dispatch = { user_id: session.userId, agent_type: session.agentType, room_name: session.roomName }
-    return await agents.agentStateRedispatchingIfLost(dispatch, presenceOfIndexed(session.participants), now() - session.createdAtMs)
+    // The dispatch ledger is in Redis too: its failure is the index's.
+    return await indexed(() => agents.agentStateRedispatchingIfLost(dispatch, presenceOfIndexed(session.participants), now() - session.createdAtMs))
   }
 
   async function issueToken (user: SessionUser, roomName: string): Promise<SessionToken> {

@@ -17,7 +17,7 @@ t.test('each domain error has its status, its own message and Retry-After where 
   })
   t.same(httpAnswerOf(new IndexUnavailableError()), { statusCode: 503, message: 'The session index is unavailable', headers: retry })
   t.same(httpAnswerOf(new LivekitUnavailableError('LiveKit is unreachable')), { statusCode: 503, message: 'LiveKit is unreachable', headers: retry })
-  t.same(httpAnswerOf(new LivekitTimeoutError(1500)), { statusCode: 504, message: 'LiveKit did not answer within 1500 ms' })
+  t.same(httpAnswerOf(new LivekitTimeoutError(1500)), { statusCode: 504, message: 'LiveKit did not answer within 1500 ms', headers: retry })
   t.same(httpAnswerOf(new LivekitFailedError('LiveKit refused the service\'s API credentials')), { statusCode: 502, message: 'LiveKit refused the service\'s API credentials' })
 })
 

@@ -20,15 +20,17 @@ async function withIndex (t: Test, sessionIndex: object): Promise<FastifyInstanc
   return app
 }
 
-t.test('the session index\'s own `usable`, when it has one, decides whether the replica is ready', async (t) => {
+const webhooks = (state: string) => ({ state: () => state })
+
+t.test('the session index\'s own `usable` decides whether the replica is ready', async (t) => {
   let usable = false
-  const app = await withIndex(t, { usable: () => usable })
+  const app = await withIndex(t, { usable: () => usable, webhooks: webhooks('unknown') })
   t.match(await app.readiness.check(), { status: 'not_ready', checks: { index: 'not usable yet' } })
   usable = true
   t.match(await app.readiness.check(), { status: 'ready', checks: { livekit: 'ok' } })
 })
 
-t.test('an index without `usable` is taken as usable', async (t) => {
-  const app = await withIndex(t, { store: {} })
-  t.same(await app.readiness.check(), { status: 'ready', degraded: false, checks: { livekit: 'ok' }, dependencies: { livekit: { state: 'up' } } })
+t.test('whether webhooks arrive is reported, and is never a reason for 503', async (t) => {
+  const app = await withIndex(t, { usable: () => true, webhooks: webhooks('silent') })
+  t.same(await app.readiness.check(), { status: 'ready', degraded: false, checks: { livekit: 'ok' }, dependencies: { livekit: { state: 'up' } }, webhooks: 'silent' })
 })

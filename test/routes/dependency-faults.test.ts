@@ -1,17 +1,11 @@
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
-import fp from 'fastify-plugin'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { RoomServiceClient } from 'livekit-server-sdk'
 import t, { type Test } from 'tap'
 import type { TiedProcess } from '../../scripts/child-process.js'
-import type { RunningLivekit } from '../../scripts/livekit-server.js'
 import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
-import type { SessionIndexPluginOptions } from '../../plugins/app/session-index.js'
-import app, { type AppOptions } from '../../src/app.js'
-import { serverOptions } from '#http/server-options.js'
-import { createMemoryStore } from '#index/memory-store.js'
-import type { NewSession, SessionStore } from '#index/session-store.js'
 import { waitFor } from '../clients.js'
-import { bearer, buildWithLivekit, livekitConfig, startLivekit, testConfig, userToken } from '../helper.js'
+import { faultyStore } from '../faulty-store.js'
+import { bearer, build, buildWithLivekit, livekitConfig, startLivekit, userToken } from '../helper.js'
 
 // LiveKit and Redis are every replica's: while one is away, /ready stays 200 and names it, and each
 // request that needs it answers for itself, within a bounded time (no request here may hang: the
@@ -102,37 +96,13 @@ t.test('a stalled LiveKit (SIGSTOP): /ready stays 200 naming it, a start answers
   t.equal((await request.start(app, alice)).statusCode, 200)
 })
 
-/** A session store that fails on demand: the memory store, each operation throwing while it is named in `failing`. */
-function faultyStore (): { store: SessionStore, failing: Set<keyof SessionStore>, added: string[] } {
-  const inner = createMemoryStore()
-  const failing = new Set<keyof SessionStore>()
-  const added: string[] = []
-  const store = Object.fromEntries(Object.entries(inner).map(([name, operation]) => [name, async (...args: unknown[]) => {
-    if (name === 'add') added.push((args[0] as NewSession).roomName)
-    if (failing.has(name as keyof SessionStore)) throw new Error(`injected fault: ${name}`)
-    return await (operation as (...args: unknown[]) => Promise<unknown>)(...args)
-  }])) as unknown as SessionStore
-  return { store, failing, added }
-}
-
-/** The whole app with this session store instead of its own (plugins/app/session-index.ts's `sessionStore`). */
-async function buildWithStore (t: Test, livekit: RunningLivekit, sessionStore: SessionStore): Promise<FastifyInstance> {
-  const config = testConfig(livekitConfig(livekit))
-  const fastify = Fastify(serverOptions(config))
-  const options: AppOptions & SessionIndexPluginOptions = { config, sessionStore }
-  await fastify.register(fp(app), options)
-  await fastify.ready()
-  t.teardown(() => fastify.close())
-  return fastify
-}
-
 t.test('with the fault-injection store', async (t) => {
   const livekit = await startLivekit(t)
   const rooms = new RoomServiceClient(livekit.url, livekit.apiKey, livekit.apiSecret)
 
   t.test('an index that cannot be read: status, token, end, active and start answer 503 with the documented message; all answer again once it is back', async (t) => {
     const { store, failing } = faultyStore()
-    const app = await buildWithStore(t, livekit, store)
+    const app = await build(t, livekitConfig(livekit), undefined, { sessionStore: store })
     const alice = bearer(userToken(app, 'alice'))
     await readyWhen(app, (body) => body.status === 'ready')
     const room = (await request.start(app, alice)).json().room_name as string
@@ -154,7 +124,7 @@ t.test('with the fault-injection store', async (t) => {
 
   t.test('a start whose index write fails answers 503, and the room it created in LiveKit is deleted', async (t) => {
     const { store, failing, added } = faultyStore()
-    const app = await buildWithStore(t, livekit, store)
+    const app = await build(t, livekitConfig(livekit), undefined, { sessionStore: store })
     const alice = bearer(userToken(app, 'alice'))
     await readyWhen(app, (body) => body.status === 'ready')
 

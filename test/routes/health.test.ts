@@ -44,12 +44,12 @@ t.test('/ready stays 200 while LiveKit is away, naming it, while a start answers
   const port = await freePort()
   const first = await startLivekit(t, { port })
   const app = await build(t, { ...livekitConfig(first), LIVEKIT_REQUEST_TIMEOUT_MS: 1000 })
-  t.same((await readyWhen(app, ready)).body, { status: 'ready', degraded: false, checks: { livekit: 'ok' }, dependencies: { livekit: { state: 'up' } } })
+  t.same((await readyWhen(app, ready)).body, { status: 'ready', degraded: false, checks: { livekit: 'ok' }, dependencies: { livekit: { state: 'up' } }, webhooks: 'unknown' })
 
   await first.stop()
   const down = await readyWhen(app, livekitIs('down'))
   t.equal(down.statusCode, 200, 'LiveKit is every replica\'s: its absence takes none out of the load balancer')
-  t.same(down.body, { status: 'ready', degraded: true, checks: { livekit: 'LiveKit is unreachable' }, dependencies: { livekit: { state: 'down', reason: 'LiveKit is unreachable' } } })
+  t.same(down.body, { status: 'ready', degraded: true, checks: { livekit: 'LiveKit is unreachable' }, dependencies: { livekit: { state: 'down', reason: 'LiveKit is unreachable' } }, webhooks: 'unknown' })
   const start = await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: bearer(userToken(app, 'user-1')) })
   t.equal(start.statusCode, 503)
   t.equal(start.headers['retry-after'], '5')
@@ -57,7 +57,7 @@ t.test('/ready stays 200 while LiveKit is away, naming it, while a start answers
 
   await startLivekit(t, { port, apiKey: first.apiKey, apiSecret: first.apiSecret })
   const up = await readyWhen(app, livekitIs('up'))
-  t.same(up, { statusCode: 200, body: { status: 'ready', degraded: false, checks: { livekit: 'ok' }, dependencies: { livekit: { state: 'up' } } } })
+  t.same(up, { statusCode: 200, body: { status: 'ready', degraded: false, checks: { livekit: 'ok' }, dependencies: { livekit: { state: 'up' } }, webhooks: 'unknown' } })
 })
 
 t.test('/ready stays 200 while Redis is away, naming it, and follows it back when REDIS_URL is set', { skip: redisMissing() ?? false }, async (t) => {
@@ -66,14 +66,14 @@ t.test('/ready stays 200 while Redis is away, naming it, and follows it back whe
   let redis = await startRedisServer({ port: redisPort })
   t.teardown(async () => { await redis.stop() })
   const app = await build(t, { ...livekitConfig(livekit), REDIS_URL: redis.url })
-  t.same((await readyWhen(app, ready)).body, { status: 'ready', degraded: false, checks: { livekit: 'ok', redis: 'ok' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'up' } } })
+  t.same((await readyWhen(app, ready)).body, { status: 'ready', degraded: false, checks: { livekit: 'ok', redis: 'ok' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'up' } }, webhooks: 'unknown' })
   await redis.stop()
   const down = await readyWhen(app, redisIs('down'))
   t.equal(down.statusCode, 200)
-  t.match(down.body, { status: 'ready', degraded: true, checks: { livekit: 'ok', redis: /^Redis is unreachable/ }, dependencies: { livekit: { state: 'up' }, redis: { state: 'down', reason: /^Redis is unreachable/ } } })
+  t.match(down.body, { status: 'ready', degraded: true, checks: { livekit: 'ok', redis: /^Redis is unreachable/ }, dependencies: { livekit: { state: 'up' }, redis: { state: 'down', reason: /^Redis is unreachable/ } }, webhooks: 'unknown' })
   redis = await startRedisServer({ port: redisPort })
   const up = await readyWhen(app, redisIs('up'), 200)
-  t.same(up, { statusCode: 200, body: { status: 'ready', degraded: false, checks: { livekit: 'ok', redis: 'ok' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'up' } } } })
+  t.same(up, { statusCode: 200, body: { status: 'ready', degraded: false, checks: { livekit: 'ok', redis: 'ok' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'up' } }, webhooks: 'unknown' } })
 })
 
 t.test('a Redis that is away at start-up, or refuses the connection, is no crash: /ready names it, and is 200 once Redis answers', { skip: redisMissing() ?? false }, async (t) => {
@@ -85,7 +85,7 @@ t.test('a Redis that is away at start-up, or refuses the connection, is no crash
   const app = await build(t, { ...livekitConfig(livekit), REDIS_URL: `redis://127.0.0.1:${redisPort}` })
   t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
   const down = await app.inject({ method: 'GET', url: '/ready' })
-  t.match(down.json(), { degraded: true, checks: { livekit: 'ok', redis: /^Redis is unreachable/ }, dependencies: { redis: { state: 'down', reason: /^Redis is unreachable/ } } })
+  t.match(down.json(), { degraded: true, checks: { livekit: 'ok', redis: /^Redis is unreachable/ }, dependencies: { redis: { state: 'down', reason: /^Redis is unreachable/ } }, webhooks: 'unknown' })
   // Never for Redis itself: only a session index that was never usable (it could not be read yet) keeps this replica out.
   t.equal(down.statusCode, down.json().checks.index === undefined ? 200 : 503)
   t.notOk('service' in down.json().checks)
@@ -93,7 +93,7 @@ t.test('a Redis that is away at start-up, or refuses the connection, is no crash
   const redis = await startRedisServer({ port: redisPort })
   t.teardown(async () => { await redis.stop() })
   const up = await readyWhen(app, (body) => ready(body) && redisIs('up')(body), 200)
-  t.same(up, { statusCode: 200, body: { status: 'ready', degraded: false, checks: { livekit: 'ok', redis: 'ok' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'up' } } } })
+  t.same(up, { statusCode: 200, body: { status: 'ready', degraded: false, checks: { livekit: 'ok', redis: 'ok' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'up' } }, webhooks: 'unknown' } })
 })
 
 t.test('draining (SIGTERM) is this replica\'s own: /ready is 503 with its dependencies up', async (t) => {
@@ -103,5 +103,5 @@ t.test('draining (SIGTERM) is this replica\'s own: /ready is 503 with its depend
   app.readiness.drain()
   const draining = await app.inject({ method: 'GET', url: '/ready' })
   t.equal(draining.statusCode, 503)
-  t.same(draining.json(), { status: 'not_ready', degraded: false, checks: { livekit: 'ok', service: 'shutting down' }, dependencies: { livekit: { state: 'up' } } })
+  t.same(draining.json(), { status: 'not_ready', degraded: false, checks: { livekit: 'ok', service: 'shutting down' }, dependencies: { livekit: { state: 'up' } }, webhooks: 'unknown' })
 })

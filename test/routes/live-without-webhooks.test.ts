@@ -73,7 +73,7 @@ t.test('with webhooks, they are seen arriving, and the index answers a status wi
   const { app, livekit: own } = await buildWithLivekit(t, { RECONCILE_INTERVAL_MS: HOUR })
   const headers = bearer(userToken(app, 'kai'))
   const session = (await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers })).json()
-  await waitFor(async () => (await app.sessionIndex.store.get(session.room_name))?.heardAtMs ?? 0 > 0 ? true : undefined, { tries: 50, intervalMs: 100 })
+  await waitFor(async () => ((await app.sessionIndex.store.get(session.room_name))?.heardAtMs ?? 0) > 0 ? true : undefined, { tries: 50, intervalMs: 100 })
   const person = await joinRoom(t, own.url, session.token)
   const joined = await waitFor(async () => {
     const s = (await app.inject({ method: 'GET', url: `/api/v1/voice-sessions/${session.room_name}/status`, headers })).json()

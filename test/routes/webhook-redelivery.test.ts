@@ -1,13 +1,13 @@
 import t from 'tap'
-import { createMemoryStore } from '#index/memory-store.js'
-import type { SessionStore } from '#index/session-store.js'
-import { build, livekitConfig, startLivekit } from '../helper.js'
+import { faultyStore } from '../faulty-store.js'
+import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
+import { build, endWithTest, livekitConfig, startLivekit } from '../helper.js'
 import { signedDelivery, webhookEvent } from '../webhooks.js'
 
 /**
  * A delivery the index could not apply (Redis away: the store fails on demand here, which a real
  * one cannot) is answered 503, LiveKit delivers it again, and the redelivery is applied, not
- * dropped as a duplicate. The real stalled Redis is in test/routes/dependency-faults.test.ts.
+ * dropped as a duplicate; then the same on a real Redis stalled with SIGSTOP.
  */
 
 const livekit = await startLivekit(t)
@@ -19,25 +19,8 @@ const room = {
   metadata: JSON.stringify({ user_id: 'nora', agent_type: 'general', mode: 'voice', created_at: new Date().toISOString() })
 }
 
-/** The memory store, whose next `joined` fails as a Redis away would. */
-function storeFailingOnce (): SessionStore & { failNext: () => void } {
-  const store = createMemoryStore()
-  let failing = false
-  return {
-    ...store,
-    async joined (...args) {
-      if (failing) {
-        failing = false
-        throw new Error('Command timed out')
-      }
-      return await store.joined(...args)
-    },
-    failNext: () => { failing = true }
-  }
-}
-
 t.test('a delivery answered 503 is applied when LiveKit delivers it again', async (t) => {
-  const store = storeFailingOnce()
+  const { store, failing } = faultyStore()
   const app = await build(t, { ...livekitConfig(livekit), RECONCILE_INTERVAL_MS: 3_600_000 }, undefined, { sessionStore: store })
   const keys = { apiKey: app.config.LIVEKIT_API_KEY, apiSecret: app.config.LIVEKIT_API_SECRET }
   const deliver = async (event: Record<string, unknown>) => {
@@ -46,8 +29,9 @@ t.test('a delivery answered 503 is applied when LiveKit delivers it again', asyn
   }
   t.equal((await deliver(webhookEvent('room_started', room))).statusCode, 200)
   const joined = webhookEvent('participant_joined', room, { participant: { sid: 'PA_nora', identity: 'nora', kind: 'STANDARD' } })
-  store.failNext()
+  failing.add('joined')
   const failed = await deliver(joined)
+  failing.delete('joined')
   t.equal(failed.statusCode, 503)
   t.same(failed.json(), { statusCode: 503, error: 'Service Unavailable', message: 'The session index is unavailable; LiveKit will deliver again' })
   const again = await deliver(joined)
@@ -55,4 +39,23 @@ t.test('a delivery answered 503 is applied when LiveKit delivers it again', asyn
   t.same(again.json(), { outcome: 'applied' }, 'the redelivery is applied')
   t.match(await store.get(ROOM), { participants: [{ sid: 'PA_nora' }] })
   t.same((await deliver(joined)).json(), { outcome: 'duplicate' }, 'once applied, a further delivery is a duplicate')
+})
+
+t.test('on a real Redis stalled (SIGSTOP): the delivery is answered 503, and applied when it comes again after SIGCONT', { skip: redisMissing() ?? false }, async (t) => {
+  const redis = await startRedisServer()
+  endWithTest(t, redis.server)
+  const app = await build(t, { ...livekitConfig(livekit), REDIS_URL: redis.url, RECONCILE_INTERVAL_MS: 3_600_000 })
+  await app.sessionIndex.reconciler.whenRebuilt()
+  const keys = { apiKey: app.config.LIVEKIT_API_KEY, apiSecret: app.config.LIVEKIT_API_SECRET }
+  const deliver = async (event: Record<string, unknown>) => {
+    const delivery = await signedDelivery(event, keys)
+    return await app.inject({ method: 'POST', url: '/api/v1/livekit/webhook', headers: delivery.headers, payload: delivery.body })
+  }
+  const started = webhookEvent('room_started', { ...room, name: 'fitness-voice-nora-0a1b2c3e' })
+  redis.server.signal('SIGSTOP')
+  t.teardown(() => { redis.server.signal('SIGCONT') })
+  t.equal((await deliver(started)).statusCode, 503, 'answered 503 within REDIS_COMMAND_TIMEOUT_MS')
+  redis.server.signal('SIGCONT')
+  t.same((await deliver(started)).json(), { outcome: 'applied' }, 'the redelivery is applied')
+  t.match(await app.sessionIndex.store.get('fitness-voice-nora-0a1b2c3e'), { userId: 'nora' })
 })

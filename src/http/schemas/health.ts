@@ -22,6 +22,11 @@ export const ReadinessSchema = Type.Object({
   dependencies: Type.Record(Type.String(), DependencySchema, {
     description: 'Each dependency every replica shares, `livekit` and `redis` (when REDIS_URL is set), and its state; never a reason for 503',
     example: { livekit: { state: 'up' }, redis: { state: 'down', reason: 'Redis is unreachable (Command timed out)' } }
+  }),
+  webhooks: Type.Union([Type.Literal('unknown'), Type.Literal('arriving'), Type.Literal('silent')], {
+    description: 'Whether LiveKit\'s webhooks reach the service, judged from the rooms this replica created lately: `silent` when none ' +
+      'of them got its signed `room_started` within 5 s (reads then ask LiveKit; check `webhook.urls` and `webhook.api_key`), ' +
+      '`unknown` until a room could tell; never a reason for 503'
   })
 }, {
   description: 'Whether this replica should get traffic: it is neither shutting down nor overloaded, and its session index is usable. ' +

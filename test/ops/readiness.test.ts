@@ -35,7 +35,8 @@ t.test('a dependency that is down leaves the replica ready, degraded, naming it 
     status: 'ready',
     degraded: true,
     checks: { livekit: 'LiveKit is unreachable' },
-    dependencies: { livekit: { state: 'down', reason: 'LiveKit is unreachable' } }
+    dependencies: { livekit: { state: 'down', reason: 'LiveKit is unreachable' } },
+    webhooks: 'unknown'
   })
 })
 
@@ -47,7 +48,8 @@ t.test('a silent LiveKit is reported as not answering without being waited for; 
     status: 'ready',
     degraded: true,
     checks: { livekit: 'LiveKit is not answering (nothing within 20 ms)' },
-    dependencies: { livekit: { state: 'down', reason: 'LiveKit is not answering (nothing within 20 ms)' } }
+    dependencies: { livekit: { state: 'down', reason: 'LiveKit is not answering (nothing within 20 ms)' } },
+    webhooks: 'unknown'
   })
   await readiness.check()
   t.equal(asked, 1, 'no second check while one is in flight')
@@ -66,7 +68,7 @@ t.test('Redis: one ping in flight at a time, and a silent one is reported as not
     t.match(answer, { status: 'ready', degraded: true, checks: { livekit: 'ok', redis: 'Redis is not answering (nothing within 20 ms)' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'down' } } })
   }
   pong.resolve('PONG')
-  t.same(await readiness.check(), { status: 'ready', degraded: false, checks: { livekit: 'ok', redis: 'ok' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'up' } } }, 'the late answer is read')
+  t.same(await readiness.check(), { status: 'ready', degraded: false, checks: { livekit: 'ok', redis: 'ok' }, dependencies: { livekit: { state: 'up' }, redis: { state: 'up' } }, webhooks: 'unknown' }, 'the late answer is read')
   t.equal(pings, 1)
   await readiness.check()
   t.equal(pings, 2, 'the next check pings again, the last ping having answered')
@@ -76,10 +78,10 @@ t.test('503 only for what is the replica\'s own: shutting down, overloaded, its 
   let pressure = false
   let usable: () => boolean | Promise<boolean> = () => true
   const readiness = createReadiness({ livekit: up, redis: undefined, requestTimeoutMs: 1000, answerWithinMs: 20, overloaded: () => pressure, indexUsable: () => usable() })
-  t.same(await readiness.check(), { status: 'ready', degraded: false, checks: { livekit: 'ok' }, dependencies: { livekit: { state: 'up' } } })
+  t.same(await readiness.check(), { status: 'ready', degraded: false, checks: { livekit: 'ok' }, dependencies: { livekit: { state: 'up' } }, webhooks: 'unknown' })
 
   usable = () => false
-  t.same(await readiness.check(), { status: 'not_ready', degraded: false, checks: { livekit: 'ok', index: 'not usable yet' }, dependencies: { livekit: { state: 'up' } } })
+  t.same(await readiness.check(), { status: 'not_ready', degraded: false, checks: { livekit: 'ok', index: 'not usable yet' }, dependencies: { livekit: { state: 'up' } }, webhooks: 'unknown' })
   usable = async () => { throw new Error('no generation') }
   t.match(await readiness.check(), { status: 'not_ready', checks: { index: 'not usable (no generation)' } })
   usable = async () => await new Promise<boolean>(() => {})
@@ -91,5 +93,5 @@ t.test('503 only for what is the replica\'s own: shutting down, overloaded, its 
   pressure = false
   t.match(await readiness.check(), { status: 'ready' })
   readiness.drain()
-  t.same(await readiness.check(), { status: 'not_ready', degraded: false, checks: { livekit: 'ok', service: 'shutting down' }, dependencies: { livekit: { state: 'up' } } })
+  t.same(await readiness.check(), { status: 'not_ready', degraded: false, checks: { livekit: 'ok', service: 'shutting down' }, dependencies: { livekit: { state: 'up' } }, webhooks: 'unknown' })
 })

@@ -18,7 +18,7 @@ function machineBusySeconds (): number {
 }
 
 /** CPU seconds process `pid` has used (user + system); 0 when it is not there. */
-function processSeconds (pid: number): number {
+export function processSeconds (pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.

@@ -2,18 +2,17 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { dirname, resolve } from 'node:path'
 import { Redis } from 'ioredis'
-import { AccessToken, RoomServiceClient, TrackSource, type CreateOptions } from 'livekit-server-sdk'
+import { AccessToken, RoomServiceClient, TrackSource } from 'livekit-server-sdk'
 import { freePort, livekitServerBin, startLivekitServer, type RunningLivekit } from '../scripts/livekit-server.js'
 import { findRedisServer, startRedisServer, type RunningRedis } from '../scripts/redis-server.js'
 import { signHs256 } from '../scripts/user-jwt.js'
-import type { AgentType } from '#agents/agent-types.js'
 import { mapLimited } from '#ops/map-limited.js'
-import { newRoomName, ROOM_NAME_PREFIX } from '#sessions/room-name.js'
-import { sessionMetadata } from '#sessions/metadata.js'
-import { DEPARTURE_TIMEOUT_SECONDS, EMPTY_TIMEOUT_SECONDS, MAX_PARTICIPANTS } from '#sessions/sessions.js'
+import { ROOM_NAME_PREFIX } from '#sessions/room-name.js'
 import { measureCalls, measureHttp, type LoadOptions, type Measured } from './load.js'
 import { otherLoadMeter } from './cpu.js'
+import { benchKnobs } from './knobs.js'
 import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun } from './report.js'
+import { AGENT_TYPE, createOtherRooms, sessionRoom, SETUP_CALLS_AT_ONCE } from './rooms.js'
 import { residentBytes, sampleResidentMemory, startReplica, type Replica } from './service.js'
 
 /**
@@ -24,23 +23,7 @@ import { residentBytes, sampleResidentMemory, startReplica, type Replica } from 
  * Knobs (environment): BENCH_SECONDS, BENCH_OTHER_ROOMS, BENCH_SETUPS, BENCH_CONNECTIONS, BENCH_OUT.
  */
 
-function fail (message: string): never {
-  console.error(`npm run bench: ${message}`)
-  process.exit(1)
-}
-
-function integers (name: string, fallback: string, min: number): number[] {
-  const raw = process.env[name] ?? fallback
-  const values = raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map(Number)
-  if (values.length === 0 || values.some((value) => !Number.isInteger(value) || value < min)) fail(`${name} must be integers >= ${min}, separated by commas (got "${raw}")`)
-  return [...new Set(values)].sort((a, b) => a - b)
-}
-
-function positive (name: string, fallback: number, { integer = false } = {}): number {
-  const value = Number(process.env[name] ?? fallback)
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) fail(`${name} must be a positive ${integer ? 'integer' : 'number'} (got "${process.env[name]}")`)
-  return value
-}
+const { fail, integers, positive } = benchKnobs('npm run bench')
 
 const SETUPS = {
   '1-memory': { label: '1 replica, memory', replicas: 1, redis: false },
@@ -56,8 +39,6 @@ const SETUP_NAMES = (process.env.BENCH_SETUPS ?? Object.keys(SETUPS).join(',')).
 for (const name of SETUP_NAMES) if (!(name in SETUPS)) fail(`BENCH_SETUPS must name some of ${Object.keys(SETUPS).join(', ')} (got "${name}")`)
 const OUT = process.env.BENCH_OUT ?? 'BENCHMARKS.md'
 
-/** LiveKit calls in flight while the bench seeds and clears rooms (not measured). */
-const SETUP_CALLS_AT_ONCE = 16
 /** Sessions the bench user holds while status and active are measured. */
 const OWN_SESSIONS = 3
 const BENCH_USER = 'bench-user'
@@ -66,14 +47,11 @@ const STARTERS = 'bench-starter-'
 const FLOOR_USERS = 'bench-floor-'
 /** Every room the bench makes for itself starts with this; other users' rooms do not. */
 const BENCH_ROOMS = `${ROOM_NAME_PREFIX}bench-`
-const AGENT_TYPE: AgentType = 'workout'
 const JWT_SECRET = 'bench-jwt-secret-of-at-least-thirty-two-bytes'
 /** LIVEKIT_TOKEN_TTL_SECONDS's default, as the service's tokens have it. */
 const TOKEN_TTL_SECONDS = 21_600
 /** Uncounted load before each measurement. */
 const WARM_UP_SECONDS = 1
-/** Other users' rooms must outlive the whole run, nobody ever joining them. */
-const OTHER_ROOM_EMPTY_TIMEOUT_SECONDS = 86_400
 
 const load: LoadOptions = { connections: CONNECTIONS, seconds: SECONDS }
 const bearer = (sub: string) => `Bearer ${signHs256(JWT_SECRET, { sub, email: `${sub}@example.com` })}`
@@ -105,18 +83,6 @@ function webhookSink (port: number) {
       server.closeAllConnections()
       await closed
     }
-  }
-}
-
-/** The options the service's start gives createRoom (src/sessions/sessions.ts), for a room of `userId`. */
-function sessionRoom (userId: string, name = newRoomName(userId)): CreateOptions {
-  return {
-    name,
-    metadata: JSON.stringify(sessionMetadata(userId, AGENT_TYPE, new Date())),
-    emptyTimeout: EMPTY_TIMEOUT_SECONDS,
-    departureTimeout: DEPARTURE_TIMEOUT_SECONDS,
-    maxParticipants: MAX_PARTICIPANTS,
-    agents: []
   }
 }
 
@@ -162,12 +128,9 @@ async function benchRooms (prefix = BENCH_ROOMS): Promise<string[]> {
 async function seedOtherRooms (count: number): Promise<void> {
   if (count <= otherRoomsMade) return
   const started = performance.now()
-  const indexes = Array.from({ length: count - otherRoomsMade }, (_, i) => otherRoomsMade + i)
-  await mapLimited(indexes, SETUP_CALLS_AT_ONCE, async (i) => {
-    await sdk.createRoom({ ...sessionRoom(`other-user-${i}`), emptyTimeout: OTHER_ROOM_EMPTY_TIMEOUT_SECONDS })
-  })
+  const made = await createOtherRooms(sdk, otherRoomsMade, count)
   otherRoomsMade = count
-  console.log(`\n${count.toLocaleString('en-US')} other users' rooms in LiveKit (${((performance.now() - started) / 1000).toFixed(1)} s to make ${indexes.length.toLocaleString('en-US')})`)
+  console.log(`\n${count.toLocaleString('en-US')} other users' rooms in LiveKit (${((performance.now() - started) / 1000).toFixed(1)} s to make ${made.length.toLocaleString('en-US')})`)
 }
 
 /**

@@ -65,12 +65,27 @@ export function compare (answers: readonly SessionAnswer[], before: LivekitView,
   return result
 }
 
+/** `room|status` of the key `room|status:agent_connected`: the room as one route answered of it. */
+const groupOf = (key: string): string => key.slice(0, key.lastIndexOf(':'))
+
 /** Times disagreements: each opens at the first comparison that disagrees and closes at the first of the same key that agrees. */
 export class DisagreementClock {
   readonly closed: Disagreement[] = []
   private readonly open = new Map<string, { what: string, room: string, from: number }>()
 
+  /**
+   * One round's comparisons. An aspect that no longer applies (the agent of a room now answered
+   * 404) ends its disagreement when the same room is next judged through the same route.
+   */
   observe (comparisons: readonly Comparison[]): void {
+    const judged = new Map(comparisons.map((comparison) => [groupOf(comparison.key), comparison.at]))
+    const keys = new Set(comparisons.map((comparison) => comparison.key))
+    for (const [key, open] of this.open) {
+      const at = judged.get(groupOf(key))
+      if (at === undefined || keys.has(key)) continue
+      this.closed.push({ ...open, to: at, open: false })
+      this.open.delete(key)
+    }
     for (const comparison of comparisons) {
       const open = this.open.get(comparison.key)
       if (!comparison.agrees && open === undefined) this.open.set(comparison.key, { what: comparison.what, room: comparison.room, from: comparison.at })
@@ -78,6 +93,15 @@ export class DisagreementClock {
         this.closed.push({ ...open, to: comparison.at, open: false })
         this.open.delete(comparison.key)
       }
+    }
+  }
+
+  /** Closes, at `at`, what is open for rooms no longer asked about: ended, and gone from LiveKit, nothing of them can disagree. */
+  forget (asked: ReadonlySet<string>, at: number): void {
+    for (const [key, open] of this.open) {
+      if (asked.has(open.room)) continue
+      this.closed.push({ ...open, to: at, open: false })
+      this.open.delete(key)
     }
   }
 
@@ -103,7 +127,7 @@ export interface CheckerOptions {
   /** Every room of the run starts with this. */
   roomPrefix: string
   tokenFor: (sub: string) => string
-  /** The rooms whose start was answered 200 (with when), and those whose end was. */
+  /** The rooms whose start was answered 200 (with when), and those whose end was (DELETE 200). */
   started: ReadonlyMap<string, number>
   ended: ReadonlyMap<string, number>
   now: () => number
@@ -228,10 +252,12 @@ export class Checker {
     let lastJudged: number | undefined
     while (!this.stopped) {
       const began = performance.now()
-      const asked = before === undefined ? [] : await this.askService(this.roomsToCheck(before))
+      const rooms = before === undefined ? undefined : this.roomsToCheck(before)
+      const asked = rooms === undefined ? [] : await this.askService(rooms)
       const after = await this.readLivekit()
-      if (before !== undefined && after !== undefined) {
+      if (rooms !== undefined && before !== undefined && after !== undefined) {
         this.clock.observe(compare(asked, before, after))
+        this.clock.forget(new Set(rooms), this.options.now())
         if (lastJudged !== undefined) this.roundGapsMs.push(began - lastJudged)
         lastJudged = began
         for (const answer of asked) if (answer.via === 'status' && !answer.exists && !before.has(answer.room) && !after.has(answer.room)) this.settled.add(answer.room)
@@ -262,10 +288,11 @@ export class Checker {
       }
     })
     const after = await this.readLivekitPatiently()
-    const census: Census = { lost: [], orphans: [], ghosts: [] }
+    const census: Census = { lost: [], outlived: [], orphans: [], ghosts: [] }
     for (const room of before.keys()) {
       if (!after.has(room) || listedBy.get(ownerOf(room))?.has(room) === true) continue
-      if (this.options.started.has(room)) census.lost.push(room)
+      if (this.options.ended.has(room)) census.outlived.push(room)
+      else if (this.options.started.has(room)) census.lost.push(room)
       else census.orphans.push(room)
     }
     for (const listed of listedBy.values()) {

@@ -46,14 +46,20 @@ function workerEnv (livekit: RunningLivekit, healthPort: number, maxJobs: number
     AGENT_HEALTH_PORT: String(healthPort),
     AGENT_MAX_JOBS: String(maxJobs),
     // Its job requests and joins are logged at info.
-    LOG_LEVEL: 'info'
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'production',
+    // Jobs come in bursts after each fault: idle processes take them at once.
+    LIVEKIT_WORKER_NUM_IDLE: '4'
   }
 }
 
-/** Starts `agent/worker.ts` (as the tests do, under tsx) and waits until it is registered with LiveKit. */
+/**
+ * Starts the built worker (`dist/agent/worker.js`, as `npm run agent:start` and its image run it:
+ * each job process starts from JavaScript, not through tsx) and waits until it is registered.
+ */
 async function startAgentWorker (livekit: RunningLivekit, maxJobs: number, now: () => number): Promise<AgentWorker> {
   const port = await freePort()
-  const worker = spawnTied(process.execPath, ['--import', 'tsx', 'agent/worker.ts', 'start'], { name: 'agent worker', cwd: root, env: workerEnv(livekit, port, maxJobs) })
+  const worker = spawnTied(process.execPath, ['dist/agent/worker.js', 'start'], { name: 'agent worker', cwd: root, env: workerEnv(livekit, port, maxJobs) })
   const jobsBySid = new Map<string, number>()
   const joinsByRoom = new Map<string, number>()
   const joinedAt = new Map<string, number>()

@@ -230,7 +230,7 @@ async function runPhase (name: PhaseName, index: number): Promise<void> {
   await endWitnesses(witnesses)
   const away = name === 'redis-restart' || name === 'redis-stall' ? 'Redis' : name === 'livekit-stall' ? 'LiveKit' : undefined
   phases.push({ name, start, end: now(), faultFrom, faultTo, away, census })
-  say(`${name}: census: ${census.lost.length} lost, ${census.orphans.length} orphans, ${census.ghosts.length} ghosts`)
+  say(`${name}: census: ${census.lost.length} lost, ${census.outlived.length} outlived their end, ${census.orphans.length} orphans, ${census.ghosts.length} ghosts`)
   const died = stack.died()
   if (died !== undefined) throw new Error(`a process of the run died by itself: ${died}`)
 }

@@ -5,7 +5,8 @@ import { Balancer, routeOf, sourceOf } from '../../scripts/chaos-balancer.js'
 import { compare, DisagreementClock, ownerOf, type LivekitRoom, type LivekitView, type SessionAnswer } from '../../scripts/chaos-checker.js'
 import {
   AGENT_DUE_MS,
-  DISAGREEMENT_BOUND_MS,
+  DISAGREEMENT_BOUNDS,
+  LIVE_BOUND_MS,
   judge,
   markdown,
   RECOVERY_GRACE_MS,
@@ -22,7 +23,7 @@ import {
  * real service). The whole run, on the real processes, is .ci/run's chaos step.
  */
 
-const noCensus = { lost: [], orphans: [], ghosts: [] }
+const noCensus = { lost: [], outlived: [], orphans: [], ghosts: [] }
 
 function answer (overrides: Partial<AnswerRecord> = {}): AnswerRecord {
   return { sentAt: 1000, doneAt: 1010, source: 'load', route: 'GET /api/v1/voice-sessions/{room}/status', outcome: 'answered', status: 200, ...overrides }
@@ -119,7 +120,7 @@ t.test('compare: an answer agrees when it matches LiveKit before or after it', a
 
 t.test('DisagreementClock: from the first answer that disagreed to the first that agreed again', async (t) => {
   const clock = new DisagreementClock()
-  const seen = (key: string, agrees: boolean, at: number) => clock.observe([{ key, what: 'status: agent_connected', room: key, agrees, at }])
+  const seen = (room: string, agrees: boolean, at: number) => clock.observe([{ key: `${room}|status:agent_connected`, what: 'status: agent_connected', room, agrees, at }])
   seen('a', true, 0)
   seen('a', false, 1000)
   seen('a', false, 1500)
@@ -131,6 +132,22 @@ t.test('DisagreementClock: from the first answer that disagreed to the first tha
     { what: 'status: agent_connected', room: 'a', from: 1000, to: 2200, open: false },
     { what: 'status: agent_connected', room: 'b', from: 1500, to: 9000, open: true }
   ])
+
+  // The room is gone (its status a 404, as LiveKit says): its agent cannot disagree any more.
+  const gone = new DisagreementClock()
+  gone.observe([{ key: 'r|status:agent_connected', what: 'status: agent_connected', room: 'r', agrees: false, at: 1000 }])
+  gone.observe([{ key: 'r|active:session', what: 'active: session', room: 'r', agrees: true, at: 1500 }])
+  gone.observe([{ key: 'r|status:session', what: 'status: session', room: 'r', agrees: true, at: 2000 }])
+  gone.finish(9000)
+  t.same(gone.closed, [{ what: 'status: agent_connected', room: 'r', from: 1000, to: 2000, open: false }], 'closed by the next status of the room, not by its active')
+
+  // Ended and gone from LiveKit: no longer asked about, so no longer disagreeing.
+  const ended = new DisagreementClock()
+  ended.observe([{ key: 'r|status:agent_connected', what: 'status: agent_connected', room: 'r', agrees: false, at: 1000 }])
+  ended.forget(new Set(['r', 's']), 1500)
+  ended.forget(new Set(['s']), 2500)
+  ended.finish(9000)
+  t.same(ended.closed, [{ what: 'status: agent_connected', room: 'r', from: 1000, to: 2500, open: false }], 'closed by the first round without the room')
 })
 
 t.test('summarize: each bound broken fails its phase and the run', async (t) => {
@@ -144,7 +161,8 @@ t.test('summarize: each bound broken fails its phase and the run', async (t) => 
     'a 500': { answers: [answer(), answer({ status: 500, message: 'Internal Server Error' })] },
     'a request without an answer': { answers: [answer({ outcome: 'abandoned', status: undefined })] },
     'a session lost': { phases: [phase({ census: { ...noCensus, lost: ['fitness-voice-u-00000000'] } })] },
-    'a disagreement past the bound': { disagreements: [{ what: 'active: session', room: 'r', from: 1000, to: 1001 + DISAGREEMENT_BOUND_MS, open: false }] },
+    'a room that outlived its end': { phases: [phase({ census: { ...noCensus, outlived: ['fitness-voice-u-00000000'] } })] },
+    'a disagreement past the bound': { disagreements: [{ what: 'active: session', room: 'r', from: 1000, to: 1001 + LIVE_BOUND_MS, open: false }] },
     'a room with two jobs': { rooms: [{ room: 'r', startedAt: 1000, lastLiveAt: 5000, jobs: 2, joins: 1 }] },
     'two agents joined': { rooms: [{ room: 'r', startedAt: 1000, lastLiveAt: 5000, jobs: 1, joins: 2 }] },
     'a long session without its agent': { rooms: [{ room: 'r', startedAt: 1000, lastLiveAt: 1000 + AGENT_DUE_MS, jobs: 0, joins: 0 }] },
@@ -158,26 +176,35 @@ t.test('summarize: each bound broken fails its phase and the run', async (t) => 
   }
 
   const fine: Record<string, Partial<ChaosFacts>> = {
-    'a disagreement within the bound': { disagreements: [{ what: 'active: session', room: 'r', from: 1000, to: 1000 + DISAGREEMENT_BOUND_MS, open: false }] },
+    'a disagreement within the bound': { disagreements: [{ what: 'active: session', room: 'r', from: 1000, to: 1000 + LIVE_BOUND_MS, open: false }] },
     'a short session without its agent': { rooms: [{ room: 'r', startedAt: 1000, lastLiveAt: 999 + AGENT_DUE_MS, jobs: 0, joins: 0 }] },
     'a 500 in another phase': { answers: [answer(), answer({ sentAt: 100_000, status: 500 })] },
     'a disagreement in another phase': { disagreements: [{ what: 'active: session', room: 'r', from: 100_001, to: 200_000, open: false }] }
   }
   for (const [what, overrides] of Object.entries(fine)) t.equal(summarize(facts(overrides)).phases[0]?.passed, true, what)
+
+  // Each fault is held to what the README promises for the situation it makes.
+  const tenSeconds = { disagreements: [{ what: 'status: agent_connected', room: 'r', from: 20_000, to: 30_000, open: false }] }
+  for (const name of ['baseline', 'redis-restart', 'livekit-stall', 'replica-kill'] as const) {
+    t.equal(summarize(facts({ ...tenSeconds, phases: [phase({ name })] })).passed, false, `10 s is too long in ${name}`)
+  }
+  for (const name of ['redis-stall', 'webhooks-cut'] as const) {
+    t.equal(summarize(facts({ ...tenSeconds, phases: [phase({ name })] })).passed, true, `10 s is within ${name}'s ${DISAGREEMENT_BOUNDS[name].ms} ms`)
+  }
 })
 
 t.test('markdown: the figures and the verdicts, said plainly', async (t) => {
   const broken = facts({
-    phases: [phase({ name: 'redis-stall', faultFrom: 10_000, faultTo: 15_000, away: 'Redis' })],
+    phases: [phase({ name: 'livekit-stall', faultFrom: 10_000, faultTo: 15_000, away: 'LiveKit' })],
     answers: [answer(), answer({ status: 503, retryAfter: false, message: 'Service Unavailable', sentAt: 12_000 })],
     disagreements: [{ what: 'active: session', room: 'fitness-voice-u-00000002', from: 1000, to: 8000, open: true }]
   })
   const text = markdown(broken, summarize(broken))
   t.match(text, /\*\*Verdict: bounds broken/)
-  t.match(text, /### Redis stalled \(SIGSTOP\) for 5 s: FAIL/)
+  t.match(text, /### LiveKit stalled \(SIGSTOP\) for 5 s: FAIL/)
   t.match(text, /\| 503 without Retry-After: Service Unavailable \| 1 \| failure \|/)
-  t.match(text, /\| an answer disagrees with LiveKit for at most 3\.0 s \| 7\.0 s \(active: session, still at the end\) \| \*\*FAIL\*\* \|/)
-  t.match(text, /\| Redis stalled \(SIGSTOP\) for 5 s \| 2 \| 1 \| 0 \| 7\.0 s \| 0 more, 0 none \| \*\*FAIL\*\* \|/)
+  t.match(text, /\| an answer disagrees with LiveKit for at most 3\.0 s \(webhooks arriving: milliseconds\) \| 7\.0 s \(active: session, still at the end\) \| \*\*FAIL\*\* \|/)
+  t.match(text, /\| LiveKit stalled \(SIGSTOP\) for 5 s \| 2 \| 1 \| 0 \| 7\.0 s \| 0 more, 0 none \| \*\*FAIL\*\* \|/)
   const passed = facts()
   t.match(markdown(passed, summarize(passed)), /\*\*Verdict: every bound held\.\*\*/)
 })

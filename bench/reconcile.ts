@@ -1,4 +1,3 @@
-import { readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { Redis } from 'ioredis'
@@ -17,6 +16,7 @@ import { mapLimited } from '#ops/map-limited.js'
 import { createMetrics } from '#ops/metrics.js'
 import { DEFAULT_KEY_PREFIX, redisKeys } from '#redis/keys.js'
 import { parseSessionMetadata } from '#sessions/metadata.js'
+import { writeSection } from './section.js'
 import { otherLoadMeter, processSeconds } from './cpu.js'
 import { benchKnobs } from './knobs.js'
 import { describeMachine, loadAverage } from './report.js'
@@ -278,21 +278,6 @@ ${reading(passes)}
 `
 }
 
-/** Puts `text` in place of the file's "The reconcile" section (up to the next section), or after the rest. */
-function writeSection (file: string, text: string): void {
-  let current = ''
-  try {
-    current = readFileSync(file, 'utf8')
-  } catch {}
-  const start = current.indexOf(`\n${HEADING}\n`)
-  if (start === -1) {
-    writeFileSync(file, `${current.trimEnd()}\n\n${text}`)
-    return
-  }
-  const next = current.indexOf('\n## ', start + 1)
-  writeFileSync(file, `${current.slice(0, start + 1)}${text}${next === -1 ? '' : `\n${current.slice(next + 1)}`}`)
-}
-
 const passes: Pass[] = []
 let finished = false
 try {
@@ -314,7 +299,7 @@ if (finished) {
   const text = section(passes, (Date.now() - startedAt.getTime()) / 1000, loadAverage())
   console.log(`\n${text}`)
   if (OUT !== '') {
-    writeSection(resolve(OUT), text)
+    writeSection(resolve(OUT), HEADING, text)
     console.log(`Written to ${OUT} (its "${HEADING.slice(3)}" section).`)
   }
 }

@@ -13,7 +13,7 @@ import { otherLoadMeter } from './cpu.js'
 import { benchKnobs } from './knobs.js'
 import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun } from './report.js'
 import { AGENT_TYPE, createOtherRooms, sessionRoom, SETUP_CALLS_AT_ONCE } from './rooms.js'
-import { residentBytes, sampleResidentMemory, startReplica, type Replica } from './service.js'
+import { benchServiceEnv, residentBytes, sampleResidentMemory, startReplica, type Replica } from './service.js'
 
 /**
  * `npm run bench`: the built service against a real livekit-server on loopback, endpoint by
@@ -172,16 +172,9 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   const warmFloors = !floorsWarm
   floorsWarm = true
   const authorization = bearer(BENCH_USER)
-  const env: Record<string, string> = {
-    LIVEKIT_URL: livekit.url,
-    LIVEKIT_API_KEY: livekit.apiKey,
-    LIVEKIT_API_SECRET: livekit.apiSecret,
-    JWT_SECRET,
-    LOG_LEVEL: 'warn',
-    // Status and active are one user's calls, far above a user's default 600/minute: the limiter
-    // still counts each of them (in Redis for the Redis setups), it refuses none.
-    API_RATE_LIMIT: '1000000/second'
-  }
+  // Status and active are one user's calls, far above a user's default 600/minute: the limiter
+  // still counts each of them (in Redis for the Redis setups), it refuses none.
+  const env = benchServiceEnv(livekit, JWT_SECRET)
   if (setup.redis) {
     redis ??= await startRedisServer()
     await flushRedis(redis.url)

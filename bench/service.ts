@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { spawnTied, type TiedProcess } from '../scripts/child-process.js'
+import type { RunningLivekit } from '../scripts/livekit-server.js'
 
 /**
  * The built service (`dist/src/server.js`, as the container image runs it: `npm start` with the
@@ -35,6 +36,21 @@ export interface ReplicaOptions {
   env: Record<string, string>
   /** A user JWT for GET /active. */
   authorization: string
+}
+
+/**
+ * The environment every bench starts the service with: LiveKit's, the user JWTs' secret, a quiet
+ * log, and a per-user API limit far above the bench's load (the limiter still counts every call).
+ */
+export function benchServiceEnv (livekit: Pick<RunningLivekit, 'url' | 'apiKey' | 'apiSecret'>, jwtSecret: string): Record<string, string> {
+  return {
+    LIVEKIT_URL: livekit.url,
+    LIVEKIT_API_KEY: livekit.apiKey,
+    LIVEKIT_API_SECRET: livekit.apiSecret,
+    JWT_SECRET: jwtSecret,
+    LOG_LEVEL: 'warn',
+    API_RATE_LIMIT: '1000000/second'
+  }
 }
 
 /** Polls `url` until it answers 200, for at most START_DEADLINE_MS; fails at once if `server` exits. */

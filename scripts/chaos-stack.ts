@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startReplica, type Replica } from '../bench/service.js'
 import type { Balancer } from './chaos-balancer.js'
-import { spawnTied, type TiedProcess } from './child-process.js'
+import { eachLine, spawnTied, type TiedProcess } from './child-process.js'
 import { freePort, startLivekitServer, waitUntilAnswering, type RunningLivekit } from './livekit-server.js'
 import { startRedisServer, type RunningRedis } from './redis-server.js'
 import type { FaultName } from './chaos-report.js'
@@ -63,20 +63,14 @@ async function startAgentWorker (livekit: RunningLivekit, maxJobs: number, now: 
   const jobsBySid = new Map<string, number>()
   const joinsByRoom = new Map<string, number>()
   const joinedAt = new Map<string, number>()
-  let pending = ''
-  worker.process.stdout!.on('data', (chunk: string) => {
-    pending += chunk
-    const lines = pending.split('\n')
-    pending = lines.pop() ?? ''
-    for (const text of lines) {
-      if (!text.startsWith('{')) continue
-      let line: { msg?: string, room_id?: string, room?: string }
-      try { line = JSON.parse(text) } catch { continue }
-      if (line.msg === 'received job request' && line.room_id !== undefined) jobsBySid.set(line.room_id, (jobsBySid.get(line.room_id) ?? 0) + 1)
-      if (line.msg === 'agent joined room' && line.room !== undefined) {
-        joinsByRoom.set(line.room, (joinsByRoom.get(line.room) ?? 0) + 1)
-        if (!joinedAt.has(line.room)) joinedAt.set(line.room, now())
-      }
+  eachLine(worker.process.stdout!, (text) => {
+    if (!text.startsWith('{')) return
+    let line: { msg?: string, room_id?: string, room?: string }
+    try { line = JSON.parse(text) } catch { return }
+    if (line.msg === 'received job request' && line.room_id !== undefined) jobsBySid.set(line.room_id, (jobsBySid.get(line.room_id) ?? 0) + 1)
+    if (line.msg === 'agent joined room' && line.room !== undefined) {
+      joinsByRoom.set(line.room, (joinsByRoom.get(line.room) ?? 0) + 1)
+      if (!joinedAt.has(line.room)) joinedAt.set(line.room, now())
     }
   })
   try {

@@ -147,3 +147,14 @@ export function spawnTied (command: string, args: readonly string[], options: Ti
     describe
   }
 }
+
+/** Calls `onLine` with each complete, non-empty line `stream` writes; an unfinished last line waits for the rest. */
+export function eachLine (stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let pending = ''
+  stream.on('data', (chunk: string | Buffer) => {
+    pending += String(chunk)
+    const lines = pending.split('\n')
+    pending = lines.pop() ?? ''
+    for (const line of lines) if (line.trim() !== '') onLine(line)
+  })
+}

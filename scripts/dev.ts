@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { prettyFactory } from 'pino-pretty'
-import { spawnTied, type TiedProcess } from './child-process.js'
+import { eachLine, spawnTied, type TiedProcess } from './child-process.js'
 import {
   DEV_LIVEKIT_API_KEY,
   DEV_LIVEKIT_API_SECRET,
@@ -123,15 +123,8 @@ const livekitEnv = { LIVEKIT_URL: running.url, LIVEKIT_API_KEY: running.apiKey, 
 /** Writes a child's pino JSON lines readably (local times, one field a line), each marked with `label`. */
 function printReadably (child: TiedProcess, label: string): void {
   const pretty = prettyFactory({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', messageFormat: `${label} | {msg}` })
-  let pending = ''
-  child.process.stdout!.on('data', (chunk: string) => {
-    pending += chunk
-    const lines = pending.split('\n')
-    pending = lines.pop() ?? ''
-    for (const line of lines) {
-      if (line.trim() === '') continue
-      process.stdout.write(line.startsWith('{') ? pretty(line) : `${label} | ${line}\n`)
-    }
+  eachLine(child.process.stdout!, (line) => {
+    process.stdout.write(line.startsWith('{') ? pretty(line) : `${label} | ${line}\n`)
   })
   child.process.stderr!.on('data', (chunk: string) => { process.stderr.write(chunk) })
 }

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
-import { spawnTied } from '../scripts/child-process.js'
+import { eachLine, spawnTied } from '../scripts/child-process.js'
 import { freePort, waitUntilAnswering, type RunningLivekit } from '../scripts/livekit-server.js'
 import { endWithTest } from './helper.js'
 
@@ -86,24 +86,17 @@ async function spawnWorker (t: Test, livekit: RunningLivekit, options: AgentWork
 
   const logs: LogLine[] = []
   const waiters = new Set<{ match: (line: LogLine) => boolean, resolve: (line: LogLine) => void }>()
-  let pending = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk
-    const lines = pending.split('\n')
-    pending = lines.pop() ?? ''
-    for (const text of lines) {
-      if (text.trim() === '') continue
-      let line: LogLine
-      try {
-        line = JSON.parse(text) as LogLine
-      } catch {
-        line = { msg: text }
-      }
-      logs.push(line)
-      if (logs.length > KEPT_LOG_LINES) logs.shift()
-      for (const waiter of waiters) {
-        if (waiter.match(line)) { waiters.delete(waiter); waiter.resolve(line) }
-      }
+  eachLine(child.stdout!.setEncoding('utf8'), (text) => {
+    let line: LogLine
+    try {
+      line = JSON.parse(text) as LogLine
+    } catch {
+      line = { msg: text }
+    }
+    logs.push(line)
+    if (logs.length > KEPT_LOG_LINES) logs.shift()
+    for (const waiter of waiters) {
+      if (waiter.match(line)) { waiters.delete(waiter); waiter.resolve(line) }
     }
   })
   const describe = worker.describe

@@ -21,3 +21,13 @@ export function webhookEvent (event: string, room: Record<string, unknown>, extr
   counter++
   return { event, id: `EV_test${counter}`, createdAt: String(Math.floor(Date.now() / 1000)), room, ...extra }
 }
+
+/** A session room as LiveKit's webhooks carry it (protojson): the service's metadata, created now. */
+export function sessionRoom (name: string, userId: string, agentType: string): { sid: string, name: string, creationTime: string, metadata: string } {
+  return {
+    sid: 'RM_1',
+    name,
+    creationTime: String(Math.floor(Date.now() / 1000)),
+    metadata: JSON.stringify({ user_id: userId, agent_type: agentType, mode: 'voice', created_at: new Date().toISOString() })
+  }
+}

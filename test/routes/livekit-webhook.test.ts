@@ -1,6 +1,6 @@
 import t from 'tap'
 import { bearer, build, livekitConfig, startLivekit, userToken } from '../helper.js'
-import { signedDelivery, webhookEvent } from '../webhooks.js'
+import { sessionRoom, signedDelivery, webhookEvent } from '../webhooks.js'
 
 /**
  * The webhook route on the whole app, with the in-memory index. The deliveries are signed here, about
@@ -11,12 +11,7 @@ const app = await build(t, { ...livekitConfig(livekit), RECONCILE_INTERVAL_MS: 3
 const keys = { apiKey: app.config.LIVEKIT_API_KEY, apiSecret: app.config.LIVEKIT_API_SECRET }
 const URL = '/api/v1/livekit/webhook'
 const ROOM = 'fitness-voice-alice-0a1b2c3d'
-const room = {
-  sid: 'RM_1',
-  name: ROOM,
-  creationTime: String(Math.floor(Date.now() / 1000)),
-  metadata: JSON.stringify({ user_id: 'alice', agent_type: 'diet', mode: 'voice', created_at: new Date().toISOString() })
-}
+const room = sessionRoom(ROOM, 'alice', 'diet')
 const person = { sid: 'PA_alice', identity: 'alice', kind: 'STANDARD' }
 
 async function deliver (event: Record<string, unknown>, tamper: (d: { body: string, headers: Record<string, string> }) => void = () => {}) {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { faultyStore } from '../faulty-store.js'
 import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
 import { build, endWithTest, livekitConfig, startLivekit } from '../helper.js'
-import { signedDelivery, webhookEvent } from '../webhooks.js'
+import { sessionRoom, signedDelivery, webhookEvent } from '../webhooks.js'
 
 /**
  * A delivery the index could not apply (Redis away: the store fails on demand here, which a real
@@ -12,12 +12,7 @@ import { signedDelivery, webhookEvent } from '../webhooks.js'
 
 const livekit = await startLivekit(t)
 const ROOM = 'fitness-voice-nora-0a1b2c3d'
-const room = {
-  sid: 'RM_1',
-  name: ROOM,
-  creationTime: String(Math.floor(Date.now() / 1000)),
-  metadata: JSON.stringify({ user_id: 'nora', agent_type: 'general', mode: 'voice', created_at: new Date().toISOString() })
-}
+const room = sessionRoom(ROOM, 'nora', 'general')
 
 t.test('a delivery answered 503 is applied when LiveKit delivers it again', async (t) => {
   const { store, failing } = faultyStore()

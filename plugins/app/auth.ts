@@ -25,6 +25,9 @@ const REASONS: Record<string, string> = {
 }
 
 /** A claim value to require, or undefined (any value, or none) when its config key is empty. */
+/** Verified user JWTs whose verification is reused. */
+const JWT_VERIFIED_KEPT = 10_000
+
 function required (value: string): string | undefined {
   return value === '' ? undefined : value
 }
@@ -49,7 +52,10 @@ export default fp(async function authPlugin (fastify) {
       requiredClaims: requiredClaims(JWT_AUDIENCE, JWT_ISSUER),
       allowedAud: required(JWT_AUDIENCE),
       allowedIss: required(JWT_ISSUER),
-      clockTolerance: JWT_CLOCK_SKEW_SECONDS * 1000
+      clockTolerance: JWT_CLOCK_SKEW_SECONDS * 1000,
+      // A backend sends the same user JWT again and again: its verification is reused (fast-jwt's LRU,
+      // keyed by a hash of the token) until the token expires, 10 minutes at most. Refusals are never cached.
+      cache: JWT_VERIFIED_KEPT
     },
     // fast-jwt's reason (a missing claim, an audience not allowed, a bad signature) never quotes the token.
     messages: { authorizationTokenInvalid: (err) => `Invalid bearer token: ${err.message}` },

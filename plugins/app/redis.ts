@@ -25,7 +25,7 @@ export default fp(async function redisPlugin (fastify) {
     fastify.decorate('redis', undefined)
     return
   }
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: REDIS_COMMAND_TIMEOUT_MS })
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, enableAutoPipelining: true })
   redis.on('error', (err) => { fastify.log.warn({ err: { message: err.message } }, 'Redis connection error') })
   redis.on('ready', () => { fastify.log.info('Redis connected') })
   fastify.decorate('redis', redis)

@@ -93,3 +93,17 @@ t.test('clock skew: JWT_CLOCK_SKEW_SECONDS of tolerance on exp and nbf, no more'
   t.equal(await whoami({ nbf: now + 5, exp: now + 3600 }), 200, 'valid in 5 s: within the skew')
   t.equal(await whoami({ nbf: now + 60, exp: now + 3600 }), 401, 'valid only in a minute')
 })
+
+t.test('a verified token reused from the cache is still refused once it expires', async (t) => {
+  const app = await authApp(t, { JWT_CLOCK_SKEW_SECONDS: 0 })
+  const expiresAtMs = (Math.floor(Date.now() / 1000) + 2) * 1000
+  const token = signHs256(JWT_SECRET, { sub: 'user-7', email: 'seven@example.com', exp: expiresAtMs / 1000 })
+  for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'GET', url: '/whoami', headers: bearer(token) })).statusCode, 200, 'accepted, then from the cache')
+  // Polled, bounded: the first answer after `exp` must be a refusal.
+  let after = 0
+  for (let tries = 0; tries < 60 && after === 0; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    if (Date.now() > expiresAtMs) after = (await app.inject({ method: 'GET', url: '/whoami', headers: bearer(token) })).statusCode
+  }
+  t.equal(after, 401, 'refused once expired')
+})

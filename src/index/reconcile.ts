@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Livekit } from '#livekit/livekit.js'
-import { createdAtMsOf } from '#livekit/room-time.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { createPeriodicJob } from '#ops/periodic-job.js'
-import { parseSessionMetadata } from '#sessions/metadata.js'
+import { sessionOfRoom } from '#sessions/metadata.js'
 import { indexedParticipants } from '#sessions/room-presence.js'
 import type { IndexedSession, SessionStore } from './session-store.js'
 
@@ -92,10 +91,10 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
           if (ended !== undefined) onSessionClosed?.(ended)
           continue
         }
-        const metadata = parseSessionMetadata(room.metadata)
-        if (metadata === undefined) continue
+        const session = sessionOfRoom(room)
+        if (session === undefined) continue
         // Also restores an entry that expired while its room lived on.
-        await store.add({ roomName: name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }, at)
+        await store.add(session, at)
         if ((heard[i] ?? 0) < quietSinceMs) quiet.push(name)
       }
       await mapLimited(quiet, RECONCILE_READS_AT_ONCE, readParticipants)
@@ -118,10 +117,7 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     rebuildFailedOn = 'livekit'
     const listed = await livekit.rooms.listRooms()
     rebuildFailedOn = 'store'
-    const sessions = listed.flatMap((room) => {
-      const metadata = parseSessionMetadata(room.metadata)
-      return metadata === undefined ? [] : [{ roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }]
-    })
+    const sessions = listed.map(sessionOfRoom).filter((session) => session !== undefined)
     const added = (await mapLimited(sessions, REBUILD_WRITES_AT_ONCE, async (session) =>
       await store.add(session, unconfirmed) ? session.roomName : undefined)).filter((name) => name !== undefined)
     log.info({ sessions: added.length }, 'session index rebuilt from LiveKit')

@@ -1,7 +1,6 @@
 import type { WebhookEvent } from 'livekit-server-sdk'
 import { roleOf } from '#sessions/room-presence.js'
-import { parseSessionMetadata } from '#sessions/metadata.js'
-import { createdAtMsOf } from '#livekit/room-time.js'
+import { sessionOfRoom } from '#sessions/metadata.js'
 import type { IndexedSession, SessionStore } from './session-store.js'
 
 /** What became of a delivered event. */
@@ -35,10 +34,10 @@ export function createWebhookEvents ({ store, onSessionClosed, onAgentLeft, now 
     if (room === undefined || room.name === '') return 'ignored'
     switch (event.event) {
       case 'room_started': {
-        const metadata = parseSessionMetadata(room.metadata)
-        if (metadata === undefined) return 'ignored'
+        const session = sessionOfRoom(room)
+        if (session === undefined) return 'ignored'
         const at = now()
-        const added = await store.add({ roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }, at)
+        const added = await store.add(session, at)
         if (!added) return 'ignored'
         await store.heard(room.name, at)
         return 'applied'

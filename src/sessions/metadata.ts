@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { Room } from 'livekit-server-sdk'
 import { AgentTypeSchema, isAgentType, type AgentType } from '#agents/agent-types.js'
+import { createdAtMsOf } from '#livekit/room-time.js'
 
 /** What the service writes into a session room's metadata: the room's owner and its agent. */
 export const SessionMetadataSchema = Type.Object({
@@ -32,4 +34,18 @@ export function parseSessionMetadata (raw: string | undefined): SessionMetadata 
   }
   // The compiled checker does not look inside the agent type's `enum`; isAgentType does.
   return checker.Check(value) && isAgentType(value.agent_type) ? value : undefined
+}
+
+/** A session as its room tells it: the room, its owner and agent type (from the metadata), and when LiveKit created it. */
+export interface RoomSession {
+  roomName: string
+  userId: string
+  agentType: AgentType
+  createdAtMs: number
+}
+
+/** The session a LiveKit room holds, or undefined for a room this service did not make. */
+export function sessionOfRoom (room: Pick<Room, 'name' | 'metadata' | 'creationTime' | 'creationTimeMs'>): RoomSession | undefined {
+  const metadata = parseSessionMetadata(room.metadata)
+  return metadata === undefined ? undefined : { roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }
 }

@@ -13,7 +13,7 @@ import type { SessionIndex } from '#index/session-index.js'
 import type { IndexedSession } from '#index/session-store.js'
 import { noMetrics, type EndReason, type Metrics } from '#ops/metrics.js'
 import { CapReachedError, IndexUnavailableError, NotYourSessionError, SessionNotFoundError, type CapScope } from './errors.js'
-import { parseSessionMetadata, sessionMetadata, type SessionMetadata } from './metadata.js'
+import { parseSessionMetadata, sessionMetadata, sessionOfRoom, type RoomSession } from './metadata.js'
 
 /** The signed-in user a session belongs to: the app JWT's `sub` and `email`. */
 export interface SessionUser {
@@ -166,14 +166,18 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
 
   /** Records what LiveKit said of a room as the index's truth, and returns it as the index holds it. */
   async function learn (room: Room, participants: IndexedSession['participants'], checkedAtMs: number, heardAtMs: number): Promise<IndexedSession | undefined> {
-    const metadata = parseSessionMetadata(room.metadata)
-    if (metadata === undefined) return undefined
-    const session = { roomName: room.name, userId: metadata.user_id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room) }
+    const session = sessionOfRoom(room)
+    if (session === undefined) return undefined
     await indexed(async () => {
       await store.add(session, checkedAtMs)
       await store.replaceParticipants(room.name, participants, checkedAtMs)
     })
     return { ...session, checkedAtMs, heardAtMs, participants }
+  }
+
+  /** The people and agents in a room, as LiveKit lists them now. */
+  async function participantsIn (roomName: string): Promise<IndexedSession['participants']> {
+    return indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(roomName)))
   }
 
   /** The session is over: the index forgets it, its watch stops, and it is counted with its reason. */
@@ -202,8 +206,7 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
       throw new SessionNotFoundError(roomName)
     }
     if (parseSessionMetadata(room.metadata)?.user_id !== user.id) throw new NotYourSessionError(roomName)
-    const participants = indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(roomName)))
-    return await learn(room, participants, checkedAtMs, known?.heardAtMs ?? 0) as IndexedSession
+    return await learn(room, await participantsIn(roomName), checkedAtMs, known?.heardAtMs ?? 0) as IndexedSession
   }
 
   /** The sessions given, each brought up to date from LiveKit unless the index holds it fresh; those LiveKit closed are left out. */
@@ -222,7 +225,7 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
         await forget(session.roomName, 'reconciled')
         return undefined
       }
-      return await learn(room, indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(room.name))), checkedAtMs, session.heardAtMs)
+      return await learn(room, await participantsIn(room.name), checkedAtMs, session.heardAtMs)
     })
     return refreshed.filter((session) => session !== undefined)
   }
@@ -351,12 +354,8 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
    */
   async function sessionsInLivekit (user: SessionUser): Promise<IndexedSession[]> {
     const checkedAtMs = now()
-    const mine = (await call('list rooms', () => rooms.listRooms())).filter((room) => parseSessionMetadata(room.metadata)?.user_id === user.id)
-    return await mapLimited(mine, PARTICIPANT_READS_AT_ONCE, async (room) => {
-      const metadata = parseSessionMetadata(room.metadata) as SessionMetadata
-      const participants = indexedParticipants(await call('list the room\'s participants', () => rooms.listParticipants(room.name)))
-      return { roomName: room.name, userId: user.id, agentType: metadata.agent_type, createdAtMs: createdAtMsOf(room), checkedAtMs, heardAtMs: 0, participants }
-    })
+    const mine = (await call('list rooms', () => rooms.listRooms())).map(sessionOfRoom).filter((session): session is RoomSession => session?.userId === user.id)
+    return await mapLimited(mine, PARTICIPANT_READS_AT_ONCE, async (session) => ({ ...session, checkedAtMs, heardAtMs: 0, participants: await participantsIn(session.roomName) }))
   }
 
   /** The caller's live sessions, from the index (the cost depends on this user's sessions only), or from LiveKit while the index is rebuilt. */

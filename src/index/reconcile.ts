@@ -27,6 +27,12 @@ const REBUILD_BACKOFF_MS = [1000, 10_000] as const
  */
 export type IndexReadiness = 'usable' | 'livekit-failed' | 'unavailable'
 
+/** What one look at the index found: usable, a rebuild to wait for (another replica's, or after a backoff), or a failure and where. */
+type IndexLook = 'usable' | 'waiting' | 'livekit-failed' | 'store-failed'
+
+/** The rebuild's full ListRooms failed: LiveKit, not the store. */
+class RebuildListFailed extends Error {}
+
 export interface ReconcilerOptions {
   store: SessionStore
   livekit: Pick<Livekit, 'rooms'>
@@ -56,11 +62,7 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
   let everUsable = false
   let failures = 0
   let nextRebuildAtMs = 0
-  /** Where a rebuild under way would fail now. */
-  let rebuildFailedOn: 'livekit' | 'store' = 'store'
-  /** What the last look at the index failed on, if it did. */
-  let lastFailure: 'livekit' | 'store' | undefined
-  let checking: Promise<void> | undefined
+  let checking: Promise<IndexLook> | undefined
   const waiters = new Set<() => void>()
 
   /** Records LiveKit's participants of a live room, as of `at`. */
@@ -114,9 +116,7 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
    */
   async function rebuild (): Promise<void> {
     const unconfirmed = now() - intervalMs
-    rebuildFailedOn = 'livekit'
-    const listed = await livekit.rooms.listRooms()
-    rebuildFailedOn = 'store'
+    const listed = await livekit.rooms.listRooms().catch((err: unknown) => { throw new RebuildListFailed('listing LiveKit\'s rooms failed', { cause: err }) })
     const sessions = listed.map(sessionOfRoom).filter((session) => session !== undefined)
     const added = (await mapLimited(sessions, REBUILD_WRITES_AT_ONCE, async (session) =>
       await store.add(session, unconfirmed) ? session.roomName : undefined)).filter((name) => name !== undefined)
@@ -133,43 +133,41 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     usable = true
     everUsable = true
     failures = 0
-    lastFailure = undefined
     for (const wake of waiters) wake()
     waiters.clear()
   }
 
   /** One look at the store's generation; leads the rebuild when it is gone and this replica may. */
-  async function checkIndex (force: boolean): Promise<void> {
-    lastFailure = 'store'
-    if (await store.generation() !== undefined) return becomeUsable()
-    lastFailure = undefined
+  async function checkIndex (force: boolean): Promise<IndexLook> {
+    if (await store.generation() !== undefined) {
+      becomeUsable()
+      return 'usable'
+    }
     if (usable) log.warn('the session index lost its data (Redis restarted empty, flushed, or evicted keys): rebuilding it from LiveKit; reads ask LiveKit meanwhile')
     usable = false
-    if (!force && now() < nextRebuildAtMs) return
-    lastFailure = 'store'
-    if (!await store.lead('rebuild', REBUILD_LEASE_MS)) {
-      lastFailure = undefined
-      return
-    }
+    if ((!force && now() < nextRebuildAtMs) || !await store.lead('rebuild', REBUILD_LEASE_MS)) return 'waiting'
     try {
       await rebuild()
       await store.setGeneration(randomUUID())
     } catch (err) {
-      lastFailure = rebuildFailedOn
       failures++
       nextRebuildAtMs = now() + Math.min(REBUILD_BACKOFF_MS[0] * 2 ** (failures - 1), REBUILD_BACKOFF_MS[1])
       await store.resign('rebuild').catch(() => {})
       throw err
     }
     becomeUsable()
+    return 'usable'
   }
 
-  /** Checks the index now, once at a time; never rejects (a failure is logged, and tried again). */
-  async function check (force = false): Promise<void> {
+  /** Checks the index now, once at a time; never rejects (a failure is logged, said, and tried again). */
+  async function check (force = false): Promise<IndexLook> {
     checking ??= checkIndex(force)
-      .catch((err: unknown) => { log.warn({ err, failures }, 'session index: checking or rebuilding it failed; trying again') })
+      .catch((err: unknown): IndexLook => {
+        log.warn({ err, failures }, 'session index: checking or rebuilding it failed; trying again')
+        return err instanceof RebuildListFailed ? 'livekit-failed' : 'store-failed'
+      })
       .finally(() => { checking = undefined })
-    await checking
+    return await checking
   }
 
   /**
@@ -178,10 +176,9 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
    */
   async function whenUsable (waitMs: number): Promise<IndexReadiness> {
     if (usable) return 'usable'
-    await check(true)
-    if (usable) return 'usable'
-    if (lastFailure === 'livekit') return 'livekit-failed'
-    if (lastFailure === 'store') return 'unavailable'
+    const look = await check(true)
+    if (look === 'usable' || look === 'livekit-failed') return look
+    if (look === 'store-failed') return 'unavailable'
     // Another replica leads the rebuild.
     let wake = () => {}
     const woken = new Promise<void>((resolve) => { wake = resolve })
@@ -193,7 +190,7 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     return usable ? 'usable' : 'unavailable'
   }
 
-  const indexWatch = createPeriodicJob({ name: 'session index: check its generation', everyMs: INDEX_CHECK_EVERY_MS, log, run: check })
+  const indexWatch = createPeriodicJob({ name: 'session index: check its generation', everyMs: INDEX_CHECK_EVERY_MS, log, run: async () => { await check() } })
 
   const job = createPeriodicJob({
     name: 'session index: reconcile with LiveKit',

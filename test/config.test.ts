@@ -86,6 +86,14 @@ t.test('REDIS_KEY_PREFIX: voice-sessions: by default; an empty one, white space 
   }
 })
 
+t.test('REDIS_COMMAND_TIMEOUT_MS: 1000 by default; outside 50-60000 or not a number refused', async (t) => {
+  t.equal(load(required).REDIS_COMMAND_TIMEOUT_MS, 1000)
+  t.equal(load({ ...required, REDIS_COMMAND_TIMEOUT_MS: '250' }).REDIS_COMMAND_TIMEOUT_MS, 250)
+  for (const value of ['49', '60001', 'soon', '-1']) {
+    t.throws(() => load({ ...required, REDIS_COMMAND_TIMEOUT_MS: value }), /^Invalid configuration: REDIS_COMMAND_TIMEOUT_MS /, value)
+  }
+})
+
 t.test('.env.example lists every key of the service and of the agent worker', async (t) => {
   const { readFile } = await import('node:fs/promises')
   const { ConfigSchema } = await import('../src/config.js')

@@ -1,8 +1,9 @@
-import rateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { parseRate } from '#ops/rate.js'
+import { createRateLimiter, type RateVerdict } from '#ops/rate-limiter.js'
 import { redisKeys } from '#redis/keys.js'
+import { redisWindowCounter } from '#redis/window-counter.js'
 
 /** A route's `preHandler` that counts the request against a per-user bucket and refuses it past the limit. */
 type RateLimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -21,31 +22,29 @@ function userOf (request: FastifyRequest): string {
 
 /**
  * Per-user rate limits (START_RATE_LIMIT, API_RATE_LIMIT), each one bucket shared by the routes that
- * use it; in Redis when REDIS_URL is set, so that they hold across replicas. Over a limit: 429 with
- * `Retry-After` in whole seconds and the one error body. Health, readiness, metrics and LiveKit's
- * webhooks use none.
- * https://github.com/fastify/fastify-rate-limit
+ * use it, in fixed windows aligned on the clock; counted in Redis too when REDIS_URL is set, so that
+ * they hold across replicas (src/ops/rate-limiter.ts: far from the limit, without a round trip).
+ * Over a limit: 429 with `Retry-After` in whole seconds and the one error body. Health, readiness,
+ * metrics and LiveKit's webhooks use none.
  */
 export default fp(async function rateLimitPlugin (fastify) {
   const { START_RATE_LIMIT, API_RATE_LIMIT, REDIS_KEY_PREFIX } = fastify.config
-  await fastify.register(rateLimit, {
-    global: false,
-    ...(fastify.redis === undefined ? {} : { redis: fastify.redis, nameSpace: redisKeys(REDIS_KEY_PREFIX).rateLimitNamespace }),
-    // A Redis outage is answered by the session index (503); the limits do not block on it.
-    skipOnError: true
-  })
+  const shared = fastify.redis === undefined ? undefined : redisWindowCounter(fastify.redis, redisKeys(REDIS_KEY_PREFIX).rateLimitNamespace)
 
-  /** One bucket per user for every route that uses the hook (the plugin's route-level limits count per route). */
   function bucket (name: string, value: string): RateLimitHook {
-    const rate = parseRate(value)
-    const limit = fastify.createRateLimit({ ...rate, keyGenerator: (request) => `${name}:${userOf(request)}` })
-    return async function rateLimited (request, reply) {
-      const counted = await limit(request)
-      if (counted.isAllowed || !counted.isExceeded) return
-      const seconds = Math.max(1, counted.ttlInSeconds)
+    const { max, timeWindow } = parseRate(value)
+    const limiter = createRateLimiter({ max, windowMs: timeWindow, shared })
+    fastify.addHook('onClose', async () => limiter.close())
+    function answer (verdict: RateVerdict, request: FastifyRequest, reply: FastifyReply): void {
+      if (verdict.allowed) return
+      const seconds = Math.max(1, Math.ceil(verdict.retryInMs / 1000))
       reply.header('retry-after', String(seconds))
       fastify.serviceMetrics.rateLimited(request.routeOptions.url ?? request.url)
-      throw fastify.httpErrors.tooManyRequests(`Rate limit exceeded (${rate.max} per ${value.split('/')[1]}); retry in ${seconds} s`)
+      throw fastify.httpErrors.tooManyRequests(`Rate limit exceeded (${max} per ${value.split('/')[1]}); retry in ${seconds} s`)
+    }
+    return async function rateLimited (request, reply) {
+      const verdict = limiter.take(`${name}:${userOf(request)}`)
+      answer(verdict instanceof Promise ? await verdict : verdict, request, reply)
     }
   }
 

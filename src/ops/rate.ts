@@ -1,4 +1,4 @@
-/** A rate limit as @fastify/rate-limit takes it. */
+/** A rate limit: `max` requests per window of `timeWindow` ms. */
 export interface Rate {
   max: number
   timeWindow: number

@@ -36,7 +36,7 @@ export function redisKeys (prefix: string) {
     dispatchFence: (room: string) => `${prefix}dispatch-fence:${room}`,
     /** The dispatches made into a room. */
     dispatchCount: (room: string) => `${prefix}dispatch-count:${room}`,
-    /** The namespace of @fastify/rate-limit's counters. */
+    /** The rate limits' counters, one per bucket, user and window (src/redis/window-counter.ts). */
     rateLimitNamespace: `${prefix}rate:`
   }
 }

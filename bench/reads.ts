@@ -7,7 +7,7 @@ import { benchKnobs } from './knobs.js'
 import { measureHttp, type Measured } from './load.js'
 import { describeMachine, loadAverage } from './report.js'
 import { writeSection } from './section.js'
-import { benchServiceEnv, imageNodeOptions, startReplica } from './service.js'
+import { benchServiceEnv, startReplica } from './service.js'
 
 /**
  * The reads beside their floor: `status` and `active` of the built service (memory, then Redis),
@@ -43,10 +43,10 @@ async function measureService (label: string, redis: RunningRedis | undefined): 
   const livekit = await startLivekitServer({ apiKey: 'benchkey', extraConfig: `webhook: { api_key: benchkey, urls: ["http://127.0.0.1:${port}/api/v1/livekit/webhook"] }` })
   const env: Record<string, string> = {
     ...benchServiceEnv(livekit, JWT_SECRET),
-    ...(redis === undefined ? {} : { REDIS_URL: redis.url }),
-    ...(PROFILE_DIR === undefined ? {} : { NODE_OPTIONS: `${imageNodeOptions} --cpu-prof --cpu-prof-dir=${resolve(PROFILE_DIR)}` })
+    ...(redis === undefined ? {} : { REDIS_URL: redis.url })
   }
-  const replica = await startReplica({ port, env, authorization })
+  const nodeArgs = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(PROFILE_DIR)}`]
+  const replica = await startReplica({ port, env, authorization, nodeArgs })
   try {
     const rooms: string[] = []
     for (let i = 0; i < 3; i++) rooms.push(((await (await fetch(`${replica.origin}/api/v1/voice-sessions/start`, { method: 'POST', headers })).json()) as { room_name: string }).room_name)

@@ -36,6 +36,8 @@ export interface ReplicaOptions {
   env: Record<string, string>
   /** A user JWT for GET /active. */
   authorization: string
+  /** Node's own options before the entry (`--cpu-prof`, which NODE_OPTIONS may not carry). */
+  nodeArgs?: string[]
 }
 
 /**
@@ -72,10 +74,10 @@ async function firstOk (url: string, headers: Record<string, string>, server: Ti
  * Starts one replica with `process.execPath` (the bench's own Node), from a working directory
  * without a `.env` (`dist/`), so that only `env` configures it; resolves once it serves `active`.
  */
-export async function startReplica ({ port, env, authorization }: ReplicaOptions): Promise<Replica> {
+export async function startReplica ({ port, env, authorization, nodeArgs = [] }: ReplicaOptions): Promise<Replica> {
   const origin = `http://127.0.0.1:${port}`
   const spawnedAt = performance.now()
-  const server = spawnTied(process.execPath, [serverEntry], {
+  const server = spawnTied(process.execPath, [...nodeArgs, serverEntry], {
     name: `service on port ${port}`,
     cwd: join(root, 'dist'),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_OPTIONS: imageNodeOptions, ...env, HOST: '127.0.0.1', PORT: String(port) }

@@ -107,3 +107,13 @@ t.test('a verified token reused from the cache is still refused once it expires'
   }
   t.equal(after, 401, 'refused once expired')
 })
+
+t.test('a kept verification answers for its own Authorization header only', async (t) => {
+  const app = await authApp(t)
+  const token = signHs256(JWT_SECRET, { sub: 'user-8', exp: inAnHour() })
+  const whoami = async (header: string) => await app.inject({ method: 'GET', url: '/whoami', headers: { authorization: header } })
+  t.equal((await whoami(`Bearer ${token}`)).json().id, 'user-8', 'verified, then kept')
+  t.equal((await whoami(`Bearer ${token}`)).json().id, 'user-8', 'from what was kept')
+  t.equal((await whoami(`Bearer ${token.slice(0, -2)}xx`)).statusCode, 401, 'another signature is verified, and refused')
+  t.equal((await whoami(`Bearer ${signHs256('another-secret-of-at-least-thirty-two-bytes', { sub: 'user-8', exp: inAnHour() })}`)).statusCode, 401, 'the same claims signed by another key')
+})

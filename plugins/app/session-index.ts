@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { createMemoryStore } from '#index/memory-store.js'
+import { createReadCache, type ReadCache } from '#index/read-cache.js'
 import { createRedisStore } from '#index/redis-store.js'
 import { warnIfEvicting } from '#redis/eviction-policy.js'
 import { createSessionIndex, type SessionIndex } from '#index/session-index.js'
@@ -26,7 +27,16 @@ export interface SessionIndexPluginOptions {
  */
 export default fp<SessionIndexPluginOptions>(async function sessionIndexPlugin (fastify, opts) {
   const { RECONCILE_INTERVAL_MS, REDIS_KEY_PREFIX } = fastify.config
-  const store = opts.sessionStore ?? (fastify.redis === undefined ? createMemoryStore() : createRedisStore(fastify.redis, redisKeys(REDIS_KEY_PREFIX)))
+  const keys = redisKeys(REDIS_KEY_PREFIX)
+  // What this replica read of Redis, answered again until Redis says it changed (a connection of its own).
+  let cache: ReadCache | undefined
+  if (fastify.redis !== undefined && opts.sessionStore === undefined) {
+    const log = fastify.log
+    cache = createReadCache(fastify.redis.duplicate({ protocol: 2, autoResubscribe: false, enableAutoPipelining: false }), keys, {
+      onTrouble: (err) => { log.warn({ err: { message: err.message } }, 'Redis client-side caching could not start: reads go to Redis') }
+    })
+  }
+  const store = opts.sessionStore ?? (fastify.redis === undefined ? createMemoryStore() : createRedisStore(fastify.redis, keys, cache))
   const index = createSessionIndex(store, { livekit: fastify.livekit, intervalMs: RECONCILE_INTERVAL_MS, log: fastify.log })
   fastify.decorate('sessionIndex', index)
   fastify.addHook('onReady', async () => {
@@ -37,5 +47,6 @@ export default fp<SessionIndexPluginOptions>(async function sessionIndexPlugin (
   fastify.addHook('onClose', async () => {
     index.stop()
     await store.close()
+    cache?.close()
   })
 }, { name: 'session-index', dependencies: ['config', 'livekit', 'redis'] })

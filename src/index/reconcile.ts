@@ -63,6 +63,8 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
   let failures = 0
   let nextRebuildAtMs = 0
   let checking: Promise<IndexLook> | undefined
+  /** The look at the index that `start` makes: until it is done, `usable()` says nothing yet. */
+  let firstLook: Promise<unknown> = Promise.resolve()
   const waiters = new Set<() => void>()
 
   /** Records LiveKit's participants of a live room, as of `at`. */
@@ -216,9 +218,11 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     },
     /** Checks the index now (the generation, and the rebuild it needs). */
     check,
+    /** Resolves once the replica's first look at the index is done (one read when the index is whole): `usable()` is its word. */
+    looked: async () => { await firstLook },
     /** Checks the index now and every INDEX_CHECK_EVERY_MS, and reconciles every interval, until `stop`. */
     start (): void {
-      check().catch(() => {})
+      firstLook = check()
       indexWatch.start()
       job.start()
     },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { isAgentType } from '#agents/agent-types.js'
 import type { RedisKeys } from '#redis/keys.js'
+import type { ReadCache } from './read-cache.js'
 import { ENTRY_TTL_MS, TOMBSTONE_TTL_MS, type IndexedParticipant, type IndexedSession, type SessionStore } from './session-store.js'
 
 /** A script's reply when the session's hash no longer names the user its caller read first: read again. */
@@ -74,6 +75,14 @@ const SCRIPTS = {
     elseif tonumber(previous) >= tonumber(ARGV[1]) then return 0 end
     redis.call('HSET', KEYS[1], 'heard', ARGV[1])
     return 1`],
+  // KEYS: a session and its participants, for each room read. One command however many rooms (MULTI is
+  // four, and ioredis sends each MULTI on its own rather than in its automatic pipeline).
+  indexRead: [undefined, `
+    local replies = {}
+    for i = 1, #KEYS, 2 do
+      replies[#replies + 1] = { redis.call('HGETALL', KEYS[i]), redis.call('HGETALL', KEYS[i + 1]) }
+    end
+    return replies`],
   // KEYS: the lead. ARGV: this replica. Gives up the lead only if this replica holds it.
   indexResign: [1, `
     if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -157,7 +166,7 @@ function sessionOf (roomName: string, session: Record<string, string> | string[]
  * Redis (or a primary), not Redis Cluster: a script touches the keys of one room and of its user.
  * https://github.com/redis/ioredis
  */
-export function createRedisStore (redis: Redis, keys: RedisKeys): SessionStore {
+export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCache): SessionStore {
   for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys, lua })
   const scripts = redis as unknown as Scripted
   const replicaId = randomUUID()
@@ -175,27 +184,49 @@ export function createRedisStore (redis: Redis, keys: RedisKeys): SessionStore {
     throw new Error(`The user of the session in ${roomName} changed ${USER_READS} times while it was being updated`)
   }
 
+  /** The sessions of these rooms as the index holds them (undefined: not indexed), in the order given, in one atomic read. */
+  async function readRedis (roomNames: string[]): Promise<Array<IndexedSession | undefined>> {
+    if (roomNames.length === 0) return []
+    const roomKeys = roomNames.flatMap((roomName) => [keys.session(roomName), keys.participants(roomName)])
+    const replies = await scripts.indexRead(roomKeys.length, ...roomKeys) as Array<[string[], string[]]>
+    return replies.map(([session, participants], i) => sessionOf(roomNames[i] as string, session, participants))
+  }
+
+  /** The sessions of these rooms, from what `cache` kept of them where it can. */
+  async function read (roomNames: string[]): Promise<Array<IndexedSession | undefined>> {
+    return await (cache === undefined ? readRedis(roomNames) : cache.sessions(roomNames, readRedis))
+  }
+
+  /** A write's answer, once what the cache kept of what it touched is gone. */
+  async function wrote<T> (write: Promise<T>, roomName: string | undefined, userId?: string): Promise<T> {
+    try {
+      return await write
+    } finally {
+      cache?.forget(roomName, userId)
+    }
+  }
+
   async function get (roomName: string): Promise<IndexedSession | undefined> {
-    const replies = await redis.multi().hgetall(keys.session(roomName)).hgetall(keys.participants(roomName)).exec()
-    const [[, session], [, participants]] = replies as Array<[Error | null, Record<string, string>]> as [[null, Record<string, string>], [null, Record<string, string>]]
-    return sessionOf(roomName, session, participants)
+    const [session] = await read([roomName])
+    return session
   }
 
   return {
     async add (session, checkedAtMs) {
-      const added = await scripts.indexAdd(
+      const added = await wrote(scripts.indexAdd(
         keys.session(session.roomName), keys.user(session.userId), keys.rooms, keys.ended(session.roomName),
         keys.userReservations(session.userId), keys.reservations,
         session.roomName, session.userId, session.agentType, session.createdAtMs, checkedAtMs, ENTRY_TTL_MS
-      )
+      ), session.roomName, session.userId)
       return added === 1
     },
     get,
     async listByUser (userId) {
-      const rooms = await redis.smembers(keys.user(userId))
-      const sessions = await Promise.all(rooms.map(get))
+      const userRooms = async () => await redis.smembers(keys.user(userId))
+      const rooms = await (cache === undefined ? userRooms() : cache.userRooms(userId, userRooms))
+      const sessions = await read(rooms)
       const gone = rooms.filter((_room, i) => sessions[i] === undefined)
-      if (gone.length > 0) await redis.srem(keys.user(userId), ...gone)
+      if (gone.length > 0) await wrote(redis.srem(keys.user(userId), ...gone), undefined, userId)
       return sessions.filter((session) => session !== undefined)
     },
     async roomNames (offset, count) {
@@ -222,31 +253,34 @@ export function createRedisStore (redis: Redis, keys: RedisKeys): SessionStore {
     },
     async end (roomName) {
       const room = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), keys.rooms, keys.ended(roomName)]
-      const [session, participants] = await withSessionUser(roomName, async (user) => user === null
-        ? await scripts.indexEnd(room.length, ...room, roomName, TOMBSTONE_TTL_MS)
-        : await scripts.indexEnd(room.length + 1, ...room, keys.user(user), roomName, TOMBSTONE_TTL_MS, user)
-      ) as [string[], string[]]
+      let userId: string | undefined
+      const [session, participants] = await wrote(withSessionUser(roomName, async (user) => {
+        userId = user ?? undefined
+        return user === null
+          ? await scripts.indexEnd(room.length, ...room, roomName, TOMBSTONE_TTL_MS)
+          : await scripts.indexEnd(room.length + 1, ...room, keys.user(user), roomName, TOMBSTONE_TTL_MS, user)
+      }), roomName).finally(() => cache?.forget(undefined, userId)) as [string[], string[]]
       return sessionOf(roomName, session, participants)
     },
     async joined (roomName, participant, atMs) {
-      await scripts.indexJoined(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), participant.sid, participantJson(participant), atMs, ENTRY_TTL_MS)
+      await wrote(scripts.indexJoined(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), participant.sid, participantJson(participant), atMs, ENTRY_TTL_MS), roomName)
     },
     async left (roomName, sid, atMs) {
-      const json = await scripts.indexLeft(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), sid, atMs, TOMBSTONE_TTL_MS)
+      const json = await wrote(scripts.indexLeft(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), sid, atMs, TOMBSTONE_TTL_MS), roomName)
       return typeof json === 'string' ? { sid, ...JSON.parse(json) as Omit<IndexedParticipant, 'sid'> } : undefined
     },
     async replaceParticipants (roomName, participants, checkedAtMs) {
       const pairs = participants.flatMap((participant) => [participant.sid, participantJson(participant)])
-      await scripts.indexReplaceParticipants(keys.session(roomName), keys.participants(roomName), checkedAtMs, ENTRY_TTL_MS, ...pairs)
+      await wrote(scripts.indexReplaceParticipants(keys.session(roomName), keys.participants(roomName), checkedAtMs, ENTRY_TTL_MS, ...pairs), roomName)
     },
     async touch (roomName, checkedAtMs) {
       // Nothing to touch when the session is gone.
-      await withSessionUser(roomName, async (user) => user === null
+      await wrote(withSessionUser(roomName, async (user) => user === null
         ? 0
-        : await scripts.indexTouch(keys.session(roomName), keys.participants(roomName), keys.user(user), checkedAtMs, ENTRY_TTL_MS, user))
+        : await scripts.indexTouch(keys.session(roomName), keys.participants(roomName), keys.user(user), checkedAtMs, ENTRY_TTL_MS, user)), roomName)
     },
     async heard (roomName, atMs) {
-      await scripts.indexHeard(keys.session(roomName), atMs)
+      await wrote(scripts.indexHeard(keys.session(roomName), atMs), roomName)
     },
     async lastHeard (roomNames) {
       if (roomNames.length === 0) return []

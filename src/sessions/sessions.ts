@@ -360,6 +360,8 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
 
   /** The caller's live sessions, from the index (the cost depends on this user's sessions only), or from LiveKit while the index is rebuilt. */
   async function listActive (user: SessionUser): Promise<ActiveSession[]> {
+    // A replica just started has not yet looked whether the index is whole: it asks, rather than reading LiveKit's every room.
+    if (!index.reconciler.usable()) await index.reconciler.looked()
     const sessions = index.reconciler.usable() ? await current(await indexed(() => store.listByUser(user.id))) : await sessionsInLivekit(user)
     sessions.sort((a, b) => a.createdAtMs - b.createdAtMs)
     return await Promise.all(sessions.map(async (session) => ({

@@ -1,0 +1,119 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
+import { createReadCache, type ReadCache } from '#index/read-cache.js'
+import { createRedisStore } from '#index/redis-store.js'
+import type { SessionStore } from '#index/session-store.js'
+import { DEFAULT_KEY_PREFIX, redisKeys } from '#redis/keys.js'
+import { waitFor } from '../clients.js'
+import { sessionStoreContract } from './session-store.contract.js'
+
+/**
+ * The Redis session store with its client-side cache, on a real redis-server: the same contract as
+ * without it, reads answered from memory until Redis says what they read changed, whoever wrote it.
+ */
+
+const keys = redisKeys(DEFAULT_KEY_PREFIX)
+const session = (roomName: string, userId = 'ann') => ({ roomName, userId, agentType: 'general' as const, createdAtMs: Date.now() })
+
+t.test('the cached Redis store', { skip: redisMissing() ?? false }, async (t) => {
+  const redis = await startRedisServer()
+  t.teardown(redis.stop)
+
+  function connect (t: Test): Redis {
+    const client = new Redis(redis.url)
+    t.teardown(() => client.quit())
+    return client
+  }
+
+  /** A store whose reads are cached (an hour at most: what a test sees changing, Redis told it), once tracking is on. */
+  async function cachedStore (t: Test, client = connect(t)): Promise<{ store: SessionStore, cache: ReadCache }> {
+    const cache = createReadCache(client.duplicate({ protocol: 2, autoResubscribe: false }), keys, { maxAgeMs: 3_600_000 })
+    t.teardown(cache.close)
+    await waitFor(() => cache.tracking() || undefined, { tries: 50, intervalMs: 20 })
+    return { store: createRedisStore(client, keys, cache), cache }
+  }
+
+  /** How many scripts Redis has run (the index's reads are one script each). */
+  async function scriptsRun (client: Redis): Promise<number> {
+    const stats = await client.info('commandstats')
+    return [...stats.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)].reduce((sum, [, calls]) => sum + Number(calls), 0)
+  }
+
+  sessionStoreContract(t, async (t) => {
+    const client = connect(t)
+    await client.flushall()
+    return (await cachedStore(t, client)).store
+  }, 40)
+
+  t.test('a read again costs Redis nothing; a write by another replica is seen at once, and so is a flush', async (t) => {
+    const admin = connect(t)
+    await admin.flushall()
+    const { store: one, cache } = await cachedStore(t)
+    const two = createRedisStore(connect(t), keys)
+    await two.add(session('room-1'), Date.now())
+    // Redis's word of the add arrives before the reads, which are then kept.
+    await sleep(50)
+    t.match(await one.get('room-1'), { userId: 'ann', participants: [] })
+    t.same((await one.listByUser('ann')).map((s) => s.roomName), ['room-1'])
+    const before = await scriptsRun(admin)
+    t.match(await one.get('room-1'), { userId: 'ann' })
+    t.same((await one.listByUser('ann')).map((s) => s.roomName), ['room-1'])
+    t.equal(await scriptsRun(admin), before, 'answered from memory')
+
+    await two.joined('room-1', { sid: 'PA_1', identity: 'ann', role: 'person' }, Date.now())
+    const joined = await waitFor(async () => (await one.get('room-1'))?.participants.length === 1 || undefined, { tries: 50, intervalMs: 10 })
+    t.ok(joined, 'a join written by the other replica')
+    await two.add(session('room-2'), Date.now())
+    t.ok(await waitFor(async () => (await one.listByUser('ann')).length === 2 || undefined, { tries: 50, intervalMs: 10 }), 'a start by the other replica')
+    await two.end('room-1')
+    t.ok(await waitFor(async () => (await one.get('room-1')) === undefined || undefined, { tries: 50, intervalMs: 10 }), 'an end by the other replica')
+
+    t.ok(cache.size() > 0)
+    await admin.flushall()
+    t.ok(await waitFor(() => cache.size() === 0 || undefined, { tries: 50, intervalMs: 10 }), 'FLUSHALL empties it')
+    t.equal(await one.get('room-2'), undefined)
+  })
+
+  t.test('its own writes are read back at once, before Redis\'s word arrives', async (t) => {
+    await connect(t).flushall()
+    const { store } = await cachedStore(t)
+    for (let i = 0; i < 20; i++) {
+      const room = `room-own-${i}`
+      t.equal(await store.get(room), undefined)
+      await store.add(session(room), Date.now())
+      t.match(await store.get(room), { roomName: room }, `${room} read back`)
+      await store.end(room)
+      t.equal(await store.get(room), undefined, `${room} gone`)
+    }
+  })
+
+  t.test('a read that overlaps a change is answered, not kept', async (t) => {
+    const admin = connect(t)
+    await admin.flushall()
+    const { cache } = await cachedStore(t)
+    const answers = await cache.sessions(['room-x'], async () => {
+      await admin.hset(keys.session('room-x'), 'user', 'ann')
+      await sleep(50)
+      return [undefined]
+    })
+    t.same(answers, [undefined])
+    t.equal(cache.size(), 0, 'nothing kept')
+  })
+
+  t.test('the tracking connection killed: the cache empties and stops, then comes back', async (t) => {
+    const admin = connect(t)
+    await admin.flushall()
+    const { store, cache } = await cachedStore(t)
+    const two = createRedisStore(connect(t), keys)
+    await two.add(session('room-k'), Date.now())
+    // Kept once no word of the add is still on its way.
+    t.ok(await waitFor(async () => { await store.get('room-k'); return cache.size() > 0 || undefined }, { tries: 50, intervalMs: 10 }))
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    t.ok(await waitFor(() => cache.size() === 0 || undefined, { tries: 50, intervalMs: 10 }), 'emptied')
+    t.ok(await waitFor(() => cache.tracking() || undefined, { tries: 100, intervalMs: 50 }), 'tracking again')
+    await two.end('room-k')
+    t.ok(await waitFor(async () => (await store.get('room-k')) === undefined || undefined, { tries: 50, intervalMs: 10 }), 'and told of changes again')
+  })
+})

@@ -20,7 +20,8 @@ import { benchServiceEnv, residentBytes, sampleResidentMemory, startReplica, typ
  * endpoint, each beside the bare livekit-server-sdk making the calls that the seed plan's design
  * makes for it (the floor), with other users' rooms in LiveKit and one or two replicas; prints the
  * figures and writes them, with the machine and the targets, to BENCHMARKS.md.
- * Knobs (environment): BENCH_SECONDS, BENCH_OTHER_ROOMS, BENCH_SETUPS, BENCH_CONNECTIONS, BENCH_OUT.
+ * Knobs (environment): BENCH_SECONDS, BENCH_OTHER_ROOMS, BENCH_SETUPS, BENCH_CONNECTIONS, BENCH_OUT,
+ * BENCH_PROFILE_DIR (each replica writes a V8 CPU profile there).
  */
 
 const { fail, integers, positive } = benchKnobs('npm run bench')
@@ -38,6 +39,8 @@ const OTHER_ROOMS = integers('BENCH_OTHER_ROOMS', '0,1000', 0)
 const SETUP_NAMES = (process.env.BENCH_SETUPS ?? Object.keys(SETUPS).join(',')).split(',').map((name) => name.trim()) as SetupName[]
 for (const name of SETUP_NAMES) if (!(name in SETUPS)) fail(`BENCH_SETUPS must name some of ${Object.keys(SETUPS).join(', ')} (got "${name}")`)
 const OUT = process.env.BENCH_OUT ?? 'BENCHMARKS.md'
+/** Where each replica writes a V8 CPU profile (`--cpu-prof`) when it stops gracefully; unset: none. */
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR
 
 /** Sessions the bench user holds while status and active are measured. */
 const OWN_SESSIONS = 3
@@ -182,7 +185,8 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   }
   const otherLoad = otherLoadMeter(ourProcesses)
   await sink.close()
-  replicas = await Promise.all(ports.slice(0, setup.replicas).map(async (port) => await startReplica({ port, env, authorization })))
+  const nodeArgs = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(PROFILE_DIR)}`]
+  replicas = await Promise.all(ports.slice(0, setup.replicas).map(async (port) => await startReplica({ port, env, authorization, nodeArgs })))
   const origins = replicas.map((replica) => replica.origin)
   const pids = replicas.map((replica) => replica.pid)
   const idleRssBytes = pids.map(residentBytes)
@@ -260,7 +264,7 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
 
   const otherCores = otherLoad.stop()
   const ready = { listeningMs: replicas.map((replica) => replica.listeningMs), indexedMs: replicas.map((replica) => replica.indexedMs) }
-  await Promise.all(replicas.map(async (replica) => await replica.server.kill()))
+  await Promise.all(replicas.map(async (replica) => await stopReplica(replica)))
   replicas = []
   await sink.open()
   await deleteRooms(await benchRooms())
@@ -270,6 +274,13 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   rows.push(...measured)
   setupRuns.push(run)
   console.log(`\n${consoleTable(measured)}\n${setupTable([run])}`)
+}
+
+/** A graceful stop (SIGINT: a CPU profile is written), killed if it takes longer than 10 s. */
+async function stopReplica (replica: Replica): Promise<void> {
+  replica.server.signal('SIGINT')
+  await Promise.race([replica.server.exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())])
+  await replica.server.kill()
 }
 
 /** The processes of this run besides the bench itself, for otherLoadMeter. */

@@ -7,8 +7,16 @@ import { sessionOfRoom } from '#sessions/metadata.js'
 import { indexedParticipants } from '#sessions/room-presence.js'
 import type { IndexedSession, SessionStore } from './session-store.js'
 
-/** Room names read from the index, and from LiveKit in one `listRooms([names])` call, at a time. */
+/** Room names read from the index at a time, and from LiveKit in one `listRooms([names])` call by a read. */
 export const RECONCILE_BATCH = 100
+/**
+ * Quiet sessions (no webhook since the last pass) whose people one pass reads again, at most: with
+ * more, they take turns, so each is read again within ceil(quiet / this) passes; a room a webhook
+ * spoke of needs none. 10,000 quiet sessions re-read every pass cost LiveKit 337 calls/s.
+ */
+export const RECONCILE_REREADS_PER_PASS = 500
+/** How much earlier than the reconcile's ListRooms a session must have started to be judged by it: clocks differ. */
+const LIST_CLOCK_MARGIN_MS = 2000
 /** Participant lists read at once by the reconcile, so that it never swamps LiveKit. */
 export const RECONCILE_READS_AT_ONCE = 4
 /** Index writes in flight at once while rebuilding (ioredis pipelines them on its one connection). */
@@ -40,6 +48,8 @@ export interface ReconcilerOptions {
   log: FastifyBaseLogger
   /** A session whose room LiveKit no longer has. */
   onSessionClosed?: (session: IndexedSession) => void
+  /** Quiet sessions re-read per pass at most (RECONCILE_REREADS_PER_PASS). */
+  rereadsPerPass?: number
   now?: () => number
 }
 
@@ -51,12 +61,18 @@ export interface ReconcilerOptions {
  *   evicting). Every replica checks the generation every INDEX_CHECK_EVERY_MS; one leads the
  *   rebuild, and a failed one is tried again with backoff. Until it is done, `usable()` is false
  *   and the sessions module reads LiveKit instead.
- * - The reconcile: every `intervalMs`, in one replica at a time, it reads the indexed rooms from
- *   LiveKit by name in chunks (never a full `listRooms()`), removes those LiveKit no longer has,
- *   confirms the others, and re-reads the people only of sessions no webhook spoke of since the
- *   last pass: a lost event is corrected there, and a room whose webhooks arrive costs nothing more.
+ * - The reconcile: every `intervalMs`, in one replica at a time, it lists LiveKit's rooms once,
+ *   removes the sessions LiveKit no longer has, confirms the others, and re-reads the people only of
+ *   sessions no webhook spoke of since the last pass (`rereadsPerPass` at most, taking
+ *   turns): a lost event is corrected there, and a room whose webhooks arrive costs nothing more.
  */
-export function createReconciler ({ store, livekit, intervalMs, log, onSessionClosed, now = Date.now }: ReconcilerOptions) {
+/** `items` from position `start` on, then those before it. */
+function rotate<T> (items: T[], start: number): T[] {
+  const at = start % Math.max(1, items.length)
+  return [...items.slice(at), ...items.slice(0, at)]
+}
+
+export function createReconciler ({ store, livekit, intervalMs, log, onSessionClosed, rereadsPerPass = RECONCILE_REREADS_PER_PASS, now = Date.now }: ReconcilerOptions) {
   let usable = false
   /** Whether the index was usable once since this replica started (readiness). */
   let everUsable = false
@@ -74,41 +90,48 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     await store.replaceParticipants(roomName, indexedParticipants(participants), at)
   }
 
-  /** One pass; `quietSinceMs`: a session no webhook spoke of since then has its people read again. */
+  /** Where the next pass's re-reads of quiet sessions start, in the index's order: they take turns. */
+  let rereadTurn = 0
+
+  /**
+   * One pass: LiveKit's rooms in one full `listRooms()` (a single-node LiveKit answers each
+   * `listRooms([names])` by scanning every room, so reading 10,000 sessions by name in chunks cost it
+   * 100 scans of 10,000 rooms; with Redis, the full list is one hash read like the chunks were), then
+   * the sessions indexed before the list was asked for, in chunks: those LiveKit no longer has end,
+   * the others are confirmed, and of those no webhook spoke of since `quietSinceMs`, at most
+   * RECONCILE_REREADS_PER_PASS have their people read again, taking turns from pass to pass.
+   */
   async function reconcile (quietSinceMs = now() - intervalMs): Promise<{ checked: number, closed: number, reread: number }> {
-    let checked = 0
+    const listedAt = now()
+    const live = new Map((await livekit.rooms.listRooms()).map((room) => [room.name, room]))
+    // A room created once the list was asked for may be missing from it: the next pass sees it.
+    const indexed = await store.startedBefore(listedAt - LIST_CLOCK_MARGIN_MS)
     let closed = 0
-    let reread = 0
-    for (let offset = 0; !job.stopped();) {
-      const batch = await store.roomNames(offset, RECONCILE_BATCH)
-      if (batch.length === 0) break
-      const at = now()
-      const [rooms, heard] = await Promise.all([livekit.rooms.listRooms(batch), store.lastHeard(batch)])
-      const live = new Map(rooms.map((room) => [room.name, room]))
-      const quiet: string[] = []
-      let closedHere = 0
+    const quiet: string[] = []
+    for (let offset = 0; offset < indexed.length && !job.stopped(); offset += RECONCILE_BATCH) {
+      const batch = indexed.slice(offset, offset + RECONCILE_BATCH)
+      const heard = await store.lastHeard(batch)
       for (const [i, name] of batch.entries()) {
+        // Ended meanwhile (by its user, a webhook): nothing to do.
+        if (heard[i] === undefined) continue
         const room = live.get(name)
         if (room === undefined) {
           const ended = await store.end(name)
-          closedHere++
+          closed++
           if (ended !== undefined) onSessionClosed?.(ended)
           continue
         }
         const session = sessionOfRoom(room)
         if (session === undefined) continue
         // Also restores an entry that expired while its room lived on.
-        await store.add(session, at)
+        await store.add(session, listedAt)
         if ((heard[i] ?? 0) < quietSinceMs) quiet.push(name)
       }
-      await mapLimited(quiet, RECONCILE_READS_AT_ONCE, readParticipants)
-      checked += batch.length
-      closed += closedHere
-      reread += quiet.length
-      // The rooms that ended left the index: the next chunk starts that much earlier.
-      offset += batch.length - closedHere
     }
-    return { checked, closed, reread }
+    const turn = quiet.length <= rereadsPerPass ? quiet : rotate(quiet, rereadTurn).slice(0, rereadsPerPass)
+    rereadTurn = (rereadTurn + turn.length) % Math.max(1, quiet.length)
+    await mapLimited(turn, RECONCILE_READS_AT_ONCE, async (name) => { if (!job.stopped()) await readParticipants(name) })
+    return { checked: indexed.length, closed, reread: turn.length }
   }
 
   /**

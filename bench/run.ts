@@ -21,7 +21,7 @@ import { benchServiceEnv, residentBytes, sampleResidentMemory, startReplica, typ
  * makes for it (the floor), with other users' rooms in LiveKit and one or two replicas; prints the
  * figures and writes them, with the machine and the targets, to BENCHMARKS.md.
  * Knobs (environment): BENCH_SECONDS, BENCH_OTHER_ROOMS, BENCH_SETUPS, BENCH_CONNECTIONS, BENCH_OUT,
- * BENCH_PROFILE_DIR (each replica writes a V8 CPU profile there).
+ * BENCH_PROFILE_DIR (each replica writes a V8 CPU profile there), BENCH_SETTLE_SECONDS.
  */
 
 const { fail, integers, positive } = benchKnobs('npm run bench')
@@ -41,6 +41,14 @@ for (const name of SETUP_NAMES) if (!(name in SETUPS)) fail(`BENCH_SETUPS must n
 const OUT = process.env.BENCH_OUT ?? 'BENCHMARKS.md'
 /** Where each replica writes a V8 CPU profile (`--cpu-prof`) when it stops gracefully; unset: none. */
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR
+
+/**
+ * With other rooms, how long a replica settles after it is ready, before the measurements: it confirms
+ * the people of every session it rebuilt, and LiveKit's webhook backlog arrives. Measured meanwhile,
+ * in slices: status req/s right after a start.
+ */
+const SETTLE_SECONDS = positive('BENCH_SETTLE_SECONDS', 20)
+const SETTLE_SLICE_SECONDS = 2
 
 /** Sessions the bench user holds while status and active are measured. */
 const OWN_SESSIONS = 3
@@ -198,6 +206,15 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
     own.push((await response.json() as { room_name: string }).room_name)
   }
   const ownRoom = own[0] as string
+  const reads = { urls: origins, headers: { authorization } }
+
+  // Beside other rooms, the settle, measured: status in slices, right after the start.
+  const settlingPerSecond: number[] = []
+  const slices = otherRooms > 0 ? Math.ceil(SETTLE_SECONDS / SETTLE_SLICE_SECONDS) : 0
+  for (let slice = 0; slice < slices; slice++) {
+    const measured = await measureHttp({ ...reads, ...load, seconds: SETTLE_SLICE_SECONDS, method: 'GET', path: `/api/v1/voice-sessions/${ownRoom}/status` })
+    settlingPerSecond.push(measured.perSecond)
+  }
 
   let rssBytes = pids.map(() => 0)
   /** The service under load, its replicas' memory sampled meanwhile. */
@@ -211,7 +228,6 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   }
   const floor: Partial<Record<Endpoint, Measured>> = {}
   const service: Partial<Record<Endpoint, Measured>> = {}
-  const reads = { urls: origins, headers: { authorization } }
 
   floor.status = await afterWarmUp(warmFloors, async (options) => await measureCalls(async () => await sdk.listRooms([ownRoom]), options))
   service.status = await underLoad(async () => await afterWarmUp(true, async (options) =>
@@ -270,7 +286,7 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   await deleteRooms(await benchRooms())
 
   const measured = ENDPOINTS.map((endpoint) => ({ otherRooms, setup: setup.label, endpoint, service: service[endpoint] as Measured, floor: floor[endpoint] as Measured }))
-  const run = { otherRooms, setup: setup.label, ...ready, idleRssBytes, rssBytes, otherCores }
+  const run = { otherRooms, setup: setup.label, ...ready, idleRssBytes, rssBytes, otherCores, settlingPerSecond }
   rows.push(...measured)
   setupRuns.push(run)
   console.log(`\n${consoleTable(measured)}\n${setupTable([run])}`)
@@ -307,7 +323,7 @@ try {
 if (finished) {
   const report: Report = {
     machine: describeMachine(livekitServerBin, needsRedis ? findRedisServer() : undefined),
-    settings: `BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_OTHER_ROOMS=${OTHER_ROOMS.join(',')} BENCH_SETUPS=${SETUP_NAMES.join(',')}`,
+    settings: `BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_OTHER_ROOMS=${OTHER_ROOMS.join(',')} BENCH_SETUPS=${SETUP_NAMES.join(',')} BENCH_SETTLE_SECONDS=${SETTLE_SECONDS}`,
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     loadBefore,

@@ -140,7 +140,8 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
    * So the index is usable once the sessions are known, whatever their number.
    */
   async function rebuild (): Promise<void> {
-    const unconfirmed = now() - intervalMs
+    // Older than any confirmation a read trusts (1.5 intervals): until their people are read, reads ask LiveKit.
+    const unconfirmed = now() - 2 * intervalMs
     const listed = await livekit.rooms.listRooms().catch((err: unknown) => { throw new RebuildListFailed('listing LiveKit\'s rooms failed', { cause: err }) })
     const sessions = listed.map(sessionOfRoom).filter((session) => session !== undefined)
     const added = (await mapLimited(sessions, REBUILD_WRITES_AT_ONCE, async (session) =>

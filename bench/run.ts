@@ -21,7 +21,7 @@ import { benchServiceEnv, residentBytes, sampleResidentMemory, startReplica, typ
  * makes for it (the floor), with other users' rooms in LiveKit and one or two replicas; prints the
  * figures and writes them, with the machine and the targets, to BENCHMARKS.md.
  * Knobs (environment): BENCH_SECONDS, BENCH_OTHER_ROOMS, BENCH_SETUPS, BENCH_CONNECTIONS, BENCH_OUT,
- * BENCH_PROFILE_DIR (each replica writes a V8 CPU profile there), BENCH_SETTLE_SECONDS.
+ * BENCH_PROFILE_DIR (each replica writes a V8 CPU profile there), BENCH_SETTLE_SECONDS, BENCH_SERVICE_ENV.
  */
 
 const { fail, integers, positive } = benchKnobs('npm run bench')
@@ -49,6 +49,12 @@ const PROFILE_DIR = process.env.BENCH_PROFILE_DIR
  */
 const SETTLE_SECONDS = positive('BENCH_SETTLE_SECONDS', 20)
 const SETTLE_SLICE_SECONDS = 2
+/** More of the service's configuration, `KEY=value` separated by spaces (e.g. `RECONCILE_INTERVAL_MS=5000`), to see what a setting costs. */
+const SERVICE_ENV = Object.fromEntries((process.env.BENCH_SERVICE_ENV ?? '').split(/\s+/).filter((pair) => pair !== '').map((pair) => {
+  const at = pair.indexOf('=')
+  if (at < 1) fail(`BENCH_SERVICE_ENV must be KEY=value pairs separated by spaces (got "${pair}")`)
+  return [pair.slice(0, at), pair.slice(at + 1)]
+}))
 
 /** Sessions the bench user holds while status and active are measured. */
 const OWN_SESSIONS = 3
@@ -185,7 +191,7 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   const authorization = bearer(BENCH_USER)
   // Status and active are one user's calls, far above a user's default 600/minute: the limiter
   // still counts each of them (in Redis for the Redis setups), it refuses none.
-  const env = benchServiceEnv(livekit, JWT_SECRET)
+  const env = { ...benchServiceEnv(livekit, JWT_SECRET), ...SERVICE_ENV }
   if (setup.redis) {
     redis ??= await startRedisServer()
     await flushRedis(redis.url)
@@ -323,7 +329,7 @@ try {
 if (finished) {
   const report: Report = {
     machine: describeMachine(livekitServerBin, needsRedis ? findRedisServer() : undefined),
-    settings: `BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_OTHER_ROOMS=${OTHER_ROOMS.join(',')} BENCH_SETUPS=${SETUP_NAMES.join(',')} BENCH_SETTLE_SECONDS=${SETTLE_SECONDS}`,
+    settings: `BENCH_SECONDS=${SECONDS} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_OTHER_ROOMS=${OTHER_ROOMS.join(',')} BENCH_SETUPS=${SETUP_NAMES.join(',')} BENCH_SETTLE_SECONDS=${SETTLE_SECONDS}${process.env.BENCH_SERVICE_ENV === undefined ? '' : ` BENCH_SERVICE_ENV="${process.env.BENCH_SERVICE_ENV}"`}`,
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     loadBefore,

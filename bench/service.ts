@@ -38,6 +38,8 @@ export interface ReplicaOptions {
   authorization: string
   /** Node's own options before the entry (`--cpu-prof`, which NODE_OPTIONS may not carry). */
   nodeArgs?: string[]
+  /** The CPUs the replica may run on (`taskset -c`, e.g. `0`); any when unset. */
+  cpus?: string
 }
 
 /**
@@ -74,10 +76,12 @@ async function firstOk (url: string, headers: Record<string, string>, server: Ti
  * Starts one replica with `process.execPath` (the bench's own Node), from a working directory
  * without a `.env` (`dist/`), so that only `env` configures it; resolves once it serves `active`.
  */
-export async function startReplica ({ port, env, authorization, nodeArgs = [] }: ReplicaOptions): Promise<Replica> {
+export async function startReplica ({ port, env, authorization, nodeArgs = [], cpus }: ReplicaOptions): Promise<Replica> {
   const origin = `http://127.0.0.1:${port}`
   const spawnedAt = performance.now()
-  const server = spawnTied(process.execPath, [...nodeArgs, serverEntry], {
+  const node = [process.execPath, ...nodeArgs, serverEntry]
+  const [command, ...args] = cpus === undefined ? node : ['taskset', '-c', cpus, ...node]
+  const server = spawnTied(command as string, args, {
     name: `service on port ${port}`,
     cwd: join(root, 'dist'),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_OPTIONS: imageNodeOptions, ...env, HOST: '127.0.0.1', PORT: String(port) }

@@ -254,13 +254,20 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
   /**
    * Holds a place for the room under the user's cap and the service's, in one atomic step with the
    * count (the store's `reserve`), so that concurrent starts through any number of replicas never
-   * pass a cap; past one, CapReachedError. The user's stale entries are first checked with LiveKit,
-   * which can only free places.
+   * pass a cap; past one, CapReachedError. At the user's cap, the user's stale entries are checked
+   * with LiveKit first, which can only free places.
    */
   async function reserve (user: SessionUser, roomName: string): Promise<void> {
-    await current(await indexed(() => store.listByUser(user.id)))
     const caps = { perUser: limits.perUser, live: limits.live }
-    const reservation = await indexed(() => store.reserve(roomName, user.id, caps, now(), reservationTtlMs(requestTimeoutMs)))
+    const held = async () => await indexed(() => store.reserve(roomName, user.id, caps, now(), reservationTtlMs(requestTimeoutMs)))
+    let reservation = await held()
+    // At the user's cap: those of the user's sessions the index does not hold fresh are checked with
+    // LiveKit (which can only free places), and the place is asked for again. A start under the cap,
+    // the usual one, costs one round trip to the store.
+    if (!reservation.reserved && reservation.scope === 'user') {
+      await current(await indexed(() => store.listByUser(user.id)))
+      reservation = await held()
+    }
     if (!reservation.reserved) throw capReached(reservation.scope, reservation.scope === 'user' ? caps.perUser : caps.live, reservation.live)
   }
 

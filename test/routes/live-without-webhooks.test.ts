@@ -87,3 +87,17 @@ t.test('with webhooks, they are seen arriving, and the index answers a status wi
   t.equal(reads((await app.inject({ method: 'GET', url: '/metrics' })).body), before, 'five statuses, no ListRooms: the webhooks keep the index true')
   await person.room.disconnect()
 })
+
+t.test('without webhooks, a user at the cap whose room LiveKit closed behind the service starts again within 3 s', async (t) => {
+  const app = await build(t, { ...livekitConfig(livekit), RECONCILE_INTERVAL_MS: HOUR, MAX_SESSIONS_PER_USER: 1 })
+  const uma = bearer(userToken(app, 'uma'))
+  const start = async () => await app.inject({ method: 'POST', url: '/api/v1/voice-sessions/start', headers: uma })
+  const first = await start()
+  t.equal(first.statusCode, 200)
+  t.equal((await start()).statusCode, 429, 'at the cap')
+  await rooms.deleteRoom(first.json().room_name)
+  // A live read is reused for 1 s; after it, the start at the cap checks the user's room with LiveKit.
+  const again = await waitFor(async () => { const answer = await start(); return answer.statusCode === 200 ? answer : undefined }, WITHIN_3_S)
+  t.equal(again.statusCode, 200, 'the closed room was checked with LiveKit and its place freed')
+  t.equal((await start()).statusCode, 429, 'the cap holds with the new session')
+})

@@ -254,7 +254,10 @@ start-up rebuild indexes them. "1 replica, memory" keeps the session index in th
 For each setup: the replicas are started and timed until ready (from spawning the process to
 the first 200 of \`GET /api/docs/json\`, and to the first 200 of \`GET /active\`, which waits for
 the index's rebuild from LiveKit, in the replica that leads it); the bench user starts a few
-sessions; then each floor is measured and right after it the service (status, active, then
+sessions; beside other rooms, the replicas settle (\`BENCH_SETTLE_SECONDS\`: they read the people of
+every session they rebuilt, and LiveKit's webhook backlog arrives), \`status\` measured meanwhile in
+2 s slices (the last column of the setups' table: what a start beside those sessions costs, and
+how long); then each floor is measured and right after it the service (status, active, then
 start and end: the floor's start and end, then the service's, so that each start meets the
 same rooms in LiveKit), each for the same seconds at the same concurrency after a warm-up that is not counted (each replica's in each setup, the
 bench's SDK client once per run: 1 s, or a quarter of the rooms for \`end\`). The service is
@@ -283,9 +286,10 @@ ${verdictTable(verdicts(report.rows, report.setups))}
 How to read them. Every process (the bench, its load generator, livekit-server, Redis and the
 replicas) shares the same cores, so a ratio is that of two ways of using one machine, not of a
 service with a machine to itself. With LiveKit nearly empty its \`listRooms\` answers from memory
-in a few milliseconds: ten times its rate is more than Fastify serves on these cores while only
-verifying a user JWT (about 18,000 req/s on 2 cores), so the read targets can be met only where
-LiveKit's cost grows with its rooms, which is what the index is for. \`start\` must call
+in a few milliseconds: ten times its rate is about what Fastify serves on these cores while only
+verifying a user JWT (25,000-28,000 req/s on 2 cores, "Reads beside the Fastify floor" below), so
+the read targets are met by a small margin at 0 rooms and by far where LiveKit's cost grows with
+its rooms, which is what the index is for. \`start\` must call
 \`createRoom\`, and LiveKit then sends the service a \`room_started\` webhook to verify and apply:
 the service's floor is LiveKit's own cost per room, on the cores the service uses too. RSS counts
 the code of every library the service loads: "RSS when ready" above, before any request.

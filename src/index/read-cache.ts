@@ -31,7 +31,8 @@ interface Kept<T> {
  * it read changed, and a fresh read (webhooks arriving) is as fast as in memory.
  *
  * Correctness, case by case:
- * - a read overlapping an invalidation (any, the cache's generation moved) is answered but not kept;
+ * - a read overlapping a change to what it read (or a flush, or tracking stopping or starting) is
+ *   answered but not kept; changes to other sessions do not stop it from being kept;
  * - this replica's own writes drop what they touched when they are answered (`forget`), before
  *   the invalidation arrives;
  * - the tracking connection closing (Redis restarted, flushed, the network) empties the cache and
@@ -48,13 +49,32 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
   const sessions = new Map<string, Kept<IndexedSession | undefined>>()
   const users = new Map<string, Kept<string[]>>()
   let tracking = false
-  /** Moves on every invalidation, and when tracking stops or starts: a read that saw it move keeps nothing. */
+  /** Moves on every change this cache hears of: a read notes it before it asks Redis. */
   let generation = 0
+  /** The generation at which everything was last dropped (tracking stopped or started, a flush). */
+  let clearedAt = 0
+  /** The generation at which each room (`s:` + name) or user (`u:` + id) last changed. */
+  const changedAt = new Map<string, number>()
 
   function clear (): void {
     sessions.clear()
     users.clear()
-    generation++
+    changedAt.clear()
+    clearedAt = ++generation
+  }
+
+  function changed (slot: string): void {
+    changedAt.set(slot, ++generation)
+    // Bounded: past it, forgetting which changed is forgetting everything, for reads in flight.
+    if (changedAt.size > 2 * MAX_ENTRIES) {
+      changedAt.clear()
+      clearedAt = generation
+    }
+  }
+
+  /** Whether what a read of `slot` that began at generation `before` found may be kept. */
+  function unchangedSince (slot: string, before: number): boolean {
+    return tracking && clearedAt <= before && (changedAt.get(slot) ?? 0) <= before
   }
 
   async function track (): Promise<void> {
@@ -74,10 +94,20 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
     clear()
   }
 
+  function roomChanged (roomName: string): void {
+    sessions.delete(roomName)
+    changed(`s:${roomName}`)
+  }
+
+  function userChanged (userId: string): void {
+    users.delete(userId)
+    changed(`u:${userId}`)
+  }
+
   function invalidate (key: string): void {
-    if (key.startsWith(prefixes.session)) sessions.delete(key.slice(prefixes.session.length))
-    else if (key.startsWith(prefixes.participants)) sessions.delete(key.slice(prefixes.participants.length))
-    else if (key.startsWith(prefixes.user)) users.delete(key.slice(prefixes.user.length))
+    if (key.startsWith(prefixes.session)) roomChanged(key.slice(prefixes.session.length))
+    else if (key.startsWith(prefixes.participants)) roomChanged(key.slice(prefixes.participants.length))
+    else if (key.startsWith(prefixes.user)) userChanged(key.slice(prefixes.user.length))
   }
 
   // The service's own connection reports Redis's errors; this one's are the same.
@@ -86,7 +116,6 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
   connection.on('close', untrack)
   connection.on('messageBuffer', (channel: Buffer, keysChanged: Buffer[] | Buffer | null) => {
     if (channel.toString() !== INVALIDATE) return
-    generation++
     // No keys: the database was flushed.
     if (!Array.isArray(keysChanged)) clear()
     else for (const key of keysChanged) invalidate(key.toString())
@@ -95,17 +124,6 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
   function keep<T> (map: Map<string, Kept<T>>, key: string, value: T, atMs: number): void {
     if (map.size >= MAX_ENTRIES) map.delete(map.keys().next().value as string)
     map.set(key, { value, atMs })
-  }
-
-  /** `key`'s value from `map` while it is current, else `load`'s, kept unless something changed meanwhile. */
-  async function through<T> (map: Map<string, Kept<T>>, key: string, load: () => Promise<T>): Promise<T> {
-    const at = now()
-    const kept = map.get(key)
-    if (tracking && kept !== undefined && at - kept.atMs < maxAgeMs) return kept.value
-    const before = generation
-    const value = await load()
-    if (tracking && generation === before) keep(map, key, value, at)
-    return value
   }
 
   return {
@@ -122,20 +140,27 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
       if (missing.length === 0) return answers
       const before = generation
       const loaded = await load(missing.map((i) => roomNames[i] as string))
-      const unchanged = tracking && generation === before
       missing.forEach((i, j) => {
+        const roomName = roomNames[i] as string
         answers[i] = loaded[j]
-        if (unchanged) keep(sessions, roomNames[i] as string, loaded[j], at)
+        if (unchangedSince(`s:${roomName}`, before)) keep(sessions, roomName, loaded[j], at)
       })
       return answers
     },
     /** The user's rooms: kept, or `load`'s. */
-    userRooms: async (userId: string, load: () => Promise<string[]>) => await through(users, userId, load),
-    /** This replica wrote these: what it kept of them goes now, and reads in flight keep nothing. */
+    async userRooms (userId: string, load: () => Promise<string[]>): Promise<string[]> {
+      const at = now()
+      const kept = users.get(userId)
+      if (tracking && kept !== undefined && at - kept.atMs < maxAgeMs) return kept.value
+      const before = generation
+      const rooms = await load()
+      if (unchangedSince(`u:${userId}`, before)) keep(users, userId, rooms, at)
+      return rooms
+    },
+    /** This replica wrote these: what it kept of them goes now, and reads of them in flight keep nothing. */
     forget (roomName: string | undefined, userId?: string): void {
-      if (roomName !== undefined) sessions.delete(roomName)
-      if (userId !== undefined) users.delete(userId)
-      generation++
+      if (roomName !== undefined) roomChanged(roomName)
+      if (userId !== undefined) userChanged(userId)
     },
     tracking: () => tracking,
     size: () => sessions.size + users.size,

@@ -89,7 +89,7 @@ t.test('the cached Redis store', { skip: redisMissing() ?? false }, async (t) =>
     }
   })
 
-  t.test('a read that overlaps a change is answered, not kept', async (t) => {
+  t.test('a read that overlaps a change to what it read is answered, not kept; a change to another room does not matter', async (t) => {
     const admin = connect(t)
     await admin.flushall()
     const { cache } = await cachedStore(t)
@@ -100,6 +100,19 @@ t.test('the cached Redis store', { skip: redisMissing() ?? false }, async (t) =>
     })
     t.same(answers, [undefined])
     t.equal(cache.size(), 0, 'nothing kept')
+    await cache.sessions(['room-y'], async () => {
+      await admin.hset(keys.session('room-z'), 'user', 'ann')
+      await admin.hset(keys.participants('room-w'), 'PA_1', '{}')
+      await sleep(50)
+      return [undefined]
+    })
+    t.equal(cache.size(), 1, 'kept')
+    await cache.userRooms('bo', async () => {
+      await admin.sadd(keys.user('bo'), 'room-y')
+      await sleep(50)
+      return []
+    })
+    t.equal(cache.size(), 1, 'a user\'s rooms that changed meanwhile are not kept either')
   })
 
   t.test('the tracking connection killed: the cache empties and stops, then comes back', async (t) => {

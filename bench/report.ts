@@ -286,10 +286,10 @@ ${verdictTable(verdicts(report.rows, report.setups))}
 How to read them. Every process (the bench, its load generator, livekit-server, Redis and the
 replicas) shares the same cores, so a ratio is that of two ways of using one machine, not of a
 service with a machine to itself. With LiveKit nearly empty its \`listRooms\` answers from memory
-in a few milliseconds: ten times its rate is about what Fastify serves on these cores while only
-verifying a user JWT (25,000-28,000 req/s on 2 cores, "Reads beside the Fastify floor" below), so
-the read targets are met by a small margin at 0 rooms and by far where LiveKit's cost grows with
-its rooms, which is what the index is for. \`start\` must call
+in a few milliseconds: ten times its rate (34,000-36,000 req/s) is more than Fastify serves on
+these cores while only verifying a user JWT (25,000-28,000 req/s on 2 cores, "Reads beside the
+Fastify floor" below), so the read targets can be met only where LiveKit's cost grows with its
+rooms, which is what the index is for. \`start\` must call
 \`createRoom\`, and LiveKit then sends the service a \`room_started\` webhook to verify and apply:
 the service's floor is LiveKit's own cost per room, on the cores the service uses too. RSS counts
 the code of every library the service loads: "RSS when ready" above, before any request.

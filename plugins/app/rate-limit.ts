@@ -22,7 +22,7 @@ function userOf (request: FastifyRequest): string {
 
 /**
  * Per-user rate limits (START_RATE_LIMIT, API_RATE_LIMIT), each one bucket shared by the routes that
- * use it, in fixed windows aligned on the clock; counted in Redis too when REDIS_URL is set, so that
+ * use it, in fixed windows from a user's first request; counted in Redis too when REDIS_URL is set, so that
  * they hold across replicas (src/ops/rate-limiter.ts: far from the limit, without a round trip).
  * Over a limit: 429 with `Retry-After` in whole seconds and the one error body. Health, readiness,
  * metrics and LiveKit's webhooks use none.

@@ -88,9 +88,6 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
         return entry === undefined ? [] : [view(entry)]
       })
     },
-    async roomNames (offset, count) {
-      return [...entries.keys()].slice(offset, offset + count)
-    },
     async count () {
       return entries.size
     },

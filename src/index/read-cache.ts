@@ -121,6 +121,11 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
     else for (const key of keysChanged) invalidate(key.toString())
   })
 
+  /** Whether an entry may answer at `at`: tracking is on and the entry is younger than `maxAgeMs`. */
+  function answers<T> (kept: Kept<T> | undefined, at: number): kept is Kept<T> {
+    return tracking && kept !== undefined && at - kept.atMs < maxAgeMs
+  }
+
   function keep<T> (map: Map<string, Kept<T>>, key: string, value: T, atMs: number): void {
     if (map.size >= MAX_ENTRIES) map.delete(map.keys().next().value as string)
     map.set(key, { value, atMs })
@@ -130,28 +135,28 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
     /** The sessions of these rooms: those kept from memory, the rest by `load` (one call for all of them). */
     async sessions (roomNames: string[], load: (roomNames: string[]) => Promise<Array<IndexedSession | undefined>>): Promise<Array<IndexedSession | undefined>> {
       const at = now()
-      const answers: Array<IndexedSession | undefined> = new Array(roomNames.length)
+      const found: Array<IndexedSession | undefined> = new Array(roomNames.length)
       const missing: number[] = []
       roomNames.forEach((roomName, i) => {
         const kept = sessions.get(roomName)
-        if (tracking && kept !== undefined && at - kept.atMs < maxAgeMs) answers[i] = kept.value
+        if (answers(kept, at)) found[i] = kept.value
         else missing.push(i)
       })
-      if (missing.length === 0) return answers
+      if (missing.length === 0) return found
       const before = generation
       const loaded = await load(missing.map((i) => roomNames[i] as string))
       missing.forEach((i, j) => {
         const roomName = roomNames[i] as string
-        answers[i] = loaded[j]
+        found[i] = loaded[j]
         if (unchangedSince(`s:${roomName}`, before)) keep(sessions, roomName, loaded[j], at)
       })
-      return answers
+      return found
     },
     /** The user's rooms: kept, or `load`'s. */
     async userRooms (userId: string, load: () => Promise<string[]>): Promise<string[]> {
       const at = now()
       const kept = users.get(userId)
-      if (tracking && kept !== undefined && at - kept.atMs < maxAgeMs) return kept.value
+      if (answers(kept, at)) return kept.value
       const before = generation
       const rooms = await load()
       if (unchangedSince(`u:${userId}`, before)) keep(users, userId, rooms, at)

@@ -112,8 +112,9 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
       const batch = indexed.slice(offset, offset + RECONCILE_BATCH)
       const heard = await store.lastHeard(batch)
       for (const [i, name] of batch.entries()) {
+        const heardAtMs = heard[i]
         // Ended meanwhile (by its user, a webhook): nothing to do.
-        if (heard[i] === undefined) continue
+        if (heardAtMs === undefined) continue
         const room = live.get(name)
         if (room === undefined) {
           const ended = await store.end(name)
@@ -125,7 +126,7 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
         if (session === undefined) continue
         // Also restores an entry that expired while its room lived on.
         await store.add(session, listedAt)
-        if ((heard[i] ?? 0) < quietSinceMs) quiet.push(name)
+        if (heardAtMs < quietSinceMs) quiet.push(name)
       }
     }
     const turn = quiet.length <= rereadsPerPass ? quiet : rotate(quiet, rereadTurn).slice(0, rereadsPerPass)

@@ -229,9 +229,6 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
       if (gone.length > 0) await wrote(redis.srem(keys.user(userId), ...gone), undefined, userId)
       return sessions.filter((session) => session !== undefined)
     },
-    async roomNames (offset, count) {
-      return await redis.zrange(keys.rooms, String(offset), String(offset + count - 1))
-    },
     async count () {
       return await redis.zcard(keys.rooms)
     },
@@ -253,14 +250,19 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
     },
     async end (roomName) {
       const room = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), keys.rooms, keys.ended(roomName)]
+      // The user's key is known once read: what the cache kept of the room and of that user goes with the answer.
       let userId: string | undefined
-      const [session, participants] = await wrote(withSessionUser(roomName, async (user) => {
-        userId = user ?? undefined
-        return user === null
-          ? await scripts.indexEnd(room.length, ...room, roomName, TOMBSTONE_TTL_MS)
-          : await scripts.indexEnd(room.length + 1, ...room, keys.user(user), roomName, TOMBSTONE_TTL_MS, user)
-      }), roomName).finally(() => cache?.forget(undefined, userId)) as [string[], string[]]
-      return sessionOf(roomName, session, participants)
+      try {
+        const [session, participants] = await withSessionUser(roomName, async (user) => {
+          userId = user ?? undefined
+          return user === null
+            ? await scripts.indexEnd(room.length, ...room, roomName, TOMBSTONE_TTL_MS)
+            : await scripts.indexEnd(room.length + 1, ...room, keys.user(user), roomName, TOMBSTONE_TTL_MS, user)
+        }) as [string[], string[]]
+        return sessionOf(roomName, session, participants)
+      } finally {
+        cache?.forget(roomName, userId)
+      }
     },
     async joined (roomName, participant, atMs) {
       await wrote(scripts.indexJoined(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), participant.sid, participantJson(participant), atMs, ENTRY_TTL_MS), roomName)

@@ -53,8 +53,6 @@ export interface SessionStore {
   get: (roomName: string) => Promise<IndexedSession | undefined>
   /** The user's sessions; the cost depends on this user's sessions only. */
   listByUser: (userId: string) => Promise<IndexedSession[]>
-  /** At most `count` indexed room names from position `offset` on, for the reconcile, which reads them in chunks. */
-  roomNames: (offset: number, count: number) => Promise<string[]>
   /** Live sessions in the index. */
   count: () => Promise<number>
   /**

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
 import fp from 'fastify-plugin'
 import type { Test } from 'tap'
 import type { TiedProcess } from '../scripts/child-process.js'
@@ -12,6 +13,13 @@ import { loadConfig, type Config } from '../src/config.js'
 import { serverOptions } from '#http/server-options.js'
 
 export const JWT_SECRET = 'test-jwt-secret-that-signs-user-tokens'
+
+/** A Redis connection for the test, closed after it. */
+export function redisConnection (t: Test, url: string): Redis {
+  const client = new Redis(url)
+  t.teardown(() => client.quit())
+  return client
+}
 
 /** Config for a test: only what is given here, never the machine's environment or .env. */
 export function testConfig (overrides: Record<string, unknown> = {}): Config {

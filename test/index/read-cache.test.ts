@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { redisMissing, startRedisServer } from '../../scripts/redis-server.js'
 import { createReadCache, type ReadCache } from '#index/read-cache.js'
@@ -7,6 +7,7 @@ import { createRedisStore } from '#index/redis-store.js'
 import type { SessionStore } from '#index/session-store.js'
 import { DEFAULT_KEY_PREFIX, redisKeys } from '#redis/keys.js'
 import { waitFor } from '../clients.js'
+import { redisConnection } from '../helper.js'
 import { sessionStoreContract } from './session-store.contract.js'
 
 /**
@@ -21,11 +22,7 @@ t.test('the cached Redis store', { skip: redisMissing() ?? false }, async (t) =>
   const redis = await startRedisServer()
   t.teardown(redis.stop)
 
-  function connect (t: Test): Redis {
-    const client = new Redis(redis.url)
-    t.teardown(() => client.quit())
-    return client
-  }
+  const connect = (t: Test): Redis => redisConnection(t, redis.url)
 
   /** A store whose reads are cached (an hour at most: what a test sees changing, Redis told it), once tracking is on. */
   async function cachedStore (t: Test, client = connect(t)): Promise<{ store: SessionStore, cache: ReadCache }> {

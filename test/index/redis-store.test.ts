@@ -6,6 +6,7 @@ import { createRedisStore } from '#index/redis-store.js'
 import type { NewSession } from '#index/session-store.js'
 import { DEFAULT_KEY_PREFIX, redisKeys } from '#redis/keys.js'
 import { dispatchLedgerContract } from '../agents/ledger.contract.js'
+import { redisConnection } from '../helper.js'
 import { sessionStoreContract } from './session-store.contract.js'
 
 const keys = redisKeys(DEFAULT_KEY_PREFIX)
@@ -20,11 +21,7 @@ t.test('the Redis session store, on a real redis-server', { skip: redisMissing()
   t.teardown(redis.stop)
 
   /** A connection for the test, closed after it. */
-  function connect (t: Test): Redis {
-    const client = new Redis(redis.url)
-    t.teardown(() => client.quit())
-    return client
-  }
+  const connect = (t: Test): Redis => redisConnection(t, redis.url)
 
   /** A store on a Redis emptied for the test. */
   async function newStore (t: Test) {

@@ -18,6 +18,11 @@ function livekitAnswering (listRooms: () => Promise<unknown>): ReadinessOptions[
 
 const up = livekitAnswering(async () => [])
 
+/** /ready's body with LiveKit down for `reason` and no Redis: still ready, degraded. */
+function livekitDown (reason: string) {
+  return { status: 'ready', degraded: true, checks: { livekit: reason }, dependencies: { livekit: { state: 'down', reason } }, webhooks: 'unknown' }
+}
+
 t.test('LiveKit is asked at most every 2 s, however often /ready is asked', async (t) => {
   let asked = 0
   let clock = 0
@@ -31,26 +36,14 @@ t.test('LiveKit is asked at most every 2 s, however often /ready is asked', asyn
 
 t.test('a dependency that is down leaves the replica ready, degraded, naming it with its reason', async (t) => {
   const readiness = createReadiness({ livekit: livekitAnswering(async () => { throw new TypeError('fetch failed') }), redis: undefined, requestTimeoutMs: 1000 })
-  t.same(await readiness.check(), {
-    status: 'ready',
-    degraded: true,
-    checks: { livekit: 'LiveKit is unreachable' },
-    dependencies: { livekit: { state: 'down', reason: 'LiveKit is unreachable' } },
-    webhooks: 'unknown'
-  })
+  t.same(await readiness.check(), livekitDown('LiveKit is unreachable'))
 })
 
 t.test('a silent LiveKit is reported as not answering without being waited for; its late answer is read next time', async (t) => {
   const answer = deferred<unknown>()
   let asked = 0
   const readiness = createReadiness({ livekit: livekitAnswering(async () => { asked++; return await answer.promise }), redis: undefined, requestTimeoutMs: 5000, answerWithinMs: 20, now: () => 0 })
-  t.same(await readiness.check(), {
-    status: 'ready',
-    degraded: true,
-    checks: { livekit: 'LiveKit is not answering (nothing within 20 ms)' },
-    dependencies: { livekit: { state: 'down', reason: 'LiveKit is not answering (nothing within 20 ms)' } },
-    webhooks: 'unknown'
-  })
+  t.same(await readiness.check(), livekitDown('LiveKit is not answering (nothing within 20 ms)'))
   await readiness.check()
   t.equal(asked, 1, 'no second check while one is in flight')
   answer.resolve([])

@@ -194,7 +194,7 @@ async function measureStore (kind: StoreKind, rooms: Room[]): Promise<Pass[]> {
     for (let round = 0; round < ROUNDS; round++) silent.push(await measurePass(reconciler, rooms.length, kind, 'silent'))
     const heard: Pass[] = []
     for (let round = 0; round < ROUNDS; round++) {
-      await mapLimited(sessions, SETUP_WRITES_AT_ONCE, async ({ roomName }) => { await store.heard(roomName, Date.now()) })
+      await mapLimited(sessions, SETUP_WRITES_AT_ONCE, async (session) => { await store.applyEvent({ event: 'room_started', session }, { id: '', atMs: Date.now() }) })
       heard.push(await measurePass(reconciler, rooms.length, kind, 'heard'))
     }
     return [medianPass(heard), medianPass(silent)]

@@ -1,4 +1,14 @@
-import { ENTRY_TTL_MS, TOMBSTONE_TTL_MS, type IndexedParticipant, type IndexedSession, type NewSession, type SessionStore } from './session-store.js'
+import {
+  ENTRY_TTL_MS,
+  TOMBSTONE_TTL_MS,
+  type ChangeResult,
+  type EventOutcome,
+  type IndexChange,
+  type IndexedParticipant,
+  type IndexedSession,
+  type NewSession,
+  type SessionStore
+} from './session-store.js'
 
 /** Keys that are forgotten `ttlMs` after they were set; bounded by the rooms and events of that time. */
 function expiringSet (ttlMs: number, now: () => number) {
@@ -63,21 +73,66 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
     return entry
   }
 
-  return {
-    async add (session: NewSession, checkedAtMs: number) {
-      reservations.delete(session.roomName)
-      if (ended.has(session.roomName)) return false
-      const existing = live(session.roomName)
-      if (existing !== undefined) {
-        existing.session.checkedAtMs = Math.max(existing.session.checkedAtMs, checkedAtMs)
-        return true
-      }
-      entries.set(session.roomName, { session: { ...session, checkedAtMs, heardAtMs: 0 }, participants: new Map(), departed: new Set() })
-      const rooms = byUser.get(session.userId) ?? new Set<string>()
-      rooms.add(session.roomName)
-      byUser.set(session.userId, rooms)
+  /** Changes, each in one tick: atomic with one replica. */
+  function add (session: NewSession, checkedAtMs: number): boolean {
+    reservations.delete(session.roomName)
+    if (ended.has(session.roomName)) return false
+    const existing = live(session.roomName)
+    if (existing !== undefined) {
+      existing.session.checkedAtMs = Math.max(existing.session.checkedAtMs, checkedAtMs)
       return true
-    },
+    }
+    entries.set(session.roomName, { session: { ...session, checkedAtMs, heardAtMs: 0 }, participants: new Map(), departed: new Set() })
+    const rooms = byUser.get(session.userId) ?? new Set<string>()
+    rooms.add(session.roomName)
+    byUser.set(session.userId, rooms)
+    return true
+  }
+
+  function end (roomName: string): IndexedSession | undefined {
+    ended.add(roomName)
+    const entry = remove(roomName)
+    return entry === undefined ? undefined : view(entry)
+  }
+
+  function joined (roomName: string, participant: IndexedParticipant, atMs: number): boolean {
+    const entry = live(roomName)
+    if (entry === undefined || entry.departed.has(participant.sid)) return false
+    entry.participants.set(participant.sid, participant)
+    entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, atMs)
+    return true
+  }
+
+  function left (roomName: string, sid: string, atMs: number): IndexedParticipant | undefined {
+    const entry = live(roomName)
+    if (entry === undefined) return undefined
+    entry.departed.add(sid)
+    const participant = entry.participants.get(sid)
+    entry.participants.delete(sid)
+    entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, atMs)
+    return participant
+  }
+
+  function change (what: IndexChange, atMs: number): ChangeResult {
+    const outcome = (applied: boolean): EventOutcome => applied ? 'applied' : 'ignored'
+    switch (what.event) {
+      case 'room_started':
+        return { outcome: outcome(add(what.session, atMs)) }
+      case 'room_finished': {
+        const session = end(what.roomName)
+        return session === undefined ? { outcome: 'ignored' } : { outcome: 'applied', ended: session }
+      }
+      case 'participant_joined':
+        return { outcome: outcome(joined(what.roomName, what.participant, atMs)) }
+      case 'participant_left': {
+        const participant = left(what.roomName, what.sid, atMs)
+        return participant === undefined ? { outcome: 'ignored' } : { outcome: 'applied', left: participant }
+      }
+    }
+  }
+
+  return {
+    add: async (session, checkedAtMs) => add(session, checkedAtMs),
     async get (roomName) {
       const entry = live(roomName)
       return entry === undefined ? undefined : view(entry)
@@ -108,26 +163,9 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
     async startedBefore (createdBeforeMs) {
       return [...entries.values()].filter((entry) => entry.session.createdAtMs < createdBeforeMs).map((entry) => entry.session.roomName)
     },
-    async end (roomName) {
-      ended.add(roomName)
-      const entry = remove(roomName)
-      return entry === undefined ? undefined : view(entry)
-    },
-    async joined (roomName, participant, atMs) {
-      const entry = live(roomName)
-      if (entry === undefined || entry.departed.has(participant.sid)) return
-      entry.participants.set(participant.sid, participant)
-      entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, atMs)
-    },
-    async left (roomName, sid, atMs) {
-      const entry = live(roomName)
-      if (entry === undefined) return undefined
-      entry.departed.add(sid)
-      const participant = entry.participants.get(sid)
-      entry.participants.delete(sid)
-      entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, atMs)
-      return participant
-    },
+    end: async (roomName) => end(roomName),
+    joined: async (roomName, participant, atMs) => joined(roomName, participant, atMs),
+    left: async (roomName, sid, atMs) => left(roomName, sid, atMs),
     async replaceParticipants (roomName, participants, checkedAtMs) {
       const entry = live(roomName)
       if (entry === undefined || entry.session.checkedAtMs > checkedAtMs) return
@@ -138,18 +176,16 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
       const entry = live(roomName)
       if (entry !== undefined) entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, checkedAtMs)
     },
-    async heard (roomName, atMs) {
-      const entry = live(roomName)
+    async applyEvent (what, { id, atMs }) {
+      if (id !== '' && events.has(id)) return { outcome: 'duplicate' }
+      const result = change(what, atMs)
+      const entry = live(what.event === 'room_started' ? what.session.roomName : what.roomName)
       if (entry !== undefined) entry.session.heardAtMs = Math.max(entry.session.heardAtMs, atMs)
+      if (id !== '') events.add(id)
+      return result
     },
     async lastHeard (roomNames) {
       return roomNames.map((roomName) => live(roomName)?.session.heardAtMs)
-    },
-    async applied (eventId) {
-      return events.has(eventId)
-    },
-    async markApplied (eventId) {
-      events.add(eventId)
     },
     // Memory forgets only with its process, whose new memory is rebuilt at start.
     generation: async () => generation,

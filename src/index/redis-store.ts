@@ -3,7 +3,15 @@ import type { Redis } from 'ioredis'
 import { isAgentType } from '#agents/agent-types.js'
 import type { RedisKeys } from '#redis/keys.js'
 import type { ReadCache } from './read-cache.js'
-import { ENTRY_TTL_MS, TOMBSTONE_TTL_MS, type IndexedParticipant, type IndexedSession, type SessionStore } from './session-store.js'
+import {
+  ENTRY_TTL_MS,
+  TOMBSTONE_TTL_MS,
+  type ChangeResult,
+  type IndexedParticipant,
+  type IndexedSession,
+  type NewSession,
+  type SessionStore
+} from './session-store.js'
 
 /** A script's reply when the session's hash no longer names the user its caller read first: read again. */
 const USER_CHANGED = 'user-changed'
@@ -22,20 +30,43 @@ local function raise_checked (key, at)
 end
 `
 
+/** A change script's reply when its webhook event was applied before. */
+const DUPLICATE = 'duplicate'
+
+// A change a webhook event carries names the event's key after its own keys (nil otherwise). Seen
+// once, the event changes nothing more; applied, its id is kept for its ttl, and the room it spoke
+// of, while indexed, is heard of at the change's time (only forward).
+const WEBHOOK_EVENT = `
+local function seen (event)
+  return event ~= nil and redis.call('EXISTS', event) == 1
+end
+local function applied (event, ttl, session, at)
+  if event == nil then return end
+  redis.call('SET', event, '1', 'PX', ttl)
+  if session == nil or redis.call('EXISTS', session) == 0 then return end
+  if tonumber(at) > tonumber(redis.call('HGET', session, 'heard') or '0') then redis.call('HSET', session, 'heard', at) end
+end
+`
+
 /** Lua scripts: each operation is atomic per room, whatever the number of replicas. */
 const SCRIPTS = {
-  // KEYS: session, user, rooms, ended, the user's reservations, all reservations. ARGV: room, user, type, created,
-  // checked, entry ttl. The room's reservation goes in the same step, even when the room has ended.
-  indexAdd: [6, `${RAISE_CHECKED}
+  // KEYS: session, user, rooms, ended, the user's reservations, all reservations, [event]. ARGV: room, user, type,
+  // created, checked, entry ttl, [event ttl]. The room's reservation goes in the same step, even when the room has ended.
+  indexAdd: [undefined, `${RAISE_CHECKED}${WEBHOOK_EVENT}
+    if seen(KEYS[7]) then return '${DUPLICATE}' end
     redis.call('ZREM', KEYS[5], ARGV[1])
     redis.call('ZREM', KEYS[6], ARGV[1])
-    if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+    if redis.call('EXISTS', KEYS[4]) == 1 then
+      applied(KEYS[7], ARGV[7])
+      return 0
+    end
     redis.call('HSET', KEYS[1], 'user', ARGV[2], 'type', ARGV[3], 'created', ARGV[4])
     raise_checked(KEYS[1], ARGV[5])
     redis.call('PEXPIRE', KEYS[1], ARGV[6])
     redis.call('SADD', KEYS[2], ARGV[1])
     redis.call('PEXPIRE', KEYS[2], ARGV[6])
     redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+    applied(KEYS[7], ARGV[7], KEYS[1], ARGV[5])
     return 1`],
   // KEYS: the user's rooms, all rooms, the user's reservations, all reservations. ARGV: room, per-user cap,
   // live cap (0: none), now, ttl. A reservation set expires with its last reservation; a refusal writes nothing.
@@ -55,26 +86,21 @@ const SCRIPTS = {
     hold(KEYS[3], ARGV[1], now + tonumber(ARGV[5]), now)
     hold(KEYS[4], ARGV[1], now + tonumber(ARGV[5]), now)
     return '${RESERVED}'`],
-  // KEYS: session, participants, departed, rooms, ended, then the user's rooms when the caller read a user
-  // (how many: the first argument). ARGV: room, tombstone ttl, then that user.
-  indexEnd: [undefined, `
-    local user = redis.call('HGET', KEYS[1], 'user')
-    if user ~= (ARGV[3] or false) then return '${USER_CHANGED}' end
+  // KEYS: session, participants, departed, rooms, ended, the user's rooms when the caller read a user, [event].
+  // ARGV: room, tombstone ttl (the event's too), the user the caller read ('': none).
+  indexEnd: [undefined, `${WEBHOOK_EVENT}
+    local event = KEYS[ARGV[3] == '' and 6 or 7]
+    if seen(event) then return '${DUPLICATE}' end
+    local user = redis.call('HGET', KEYS[1], 'user') or ''
+    if user ~= ARGV[3] then return '${USER_CHANGED}' end
     redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
     local session = redis.call('HGETALL', KEYS[1])
     local participants = redis.call('HGETALL', KEYS[2])
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
     redis.call('ZREM', KEYS[4], ARGV[1])
-    if user then redis.call('SREM', KEYS[6], ARGV[1]) end
+    if user ~= '' then redis.call('SREM', KEYS[6], ARGV[1]) end
+    applied(event, ARGV[2])
     return { session, participants }`],
-  // KEYS: session. ARGV: at. `heard` only moves forward.
-  indexHeard: [1, `
-    local previous = redis.call('HGET', KEYS[1], 'heard')
-    if previous == false then
-      if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-    elseif tonumber(previous) >= tonumber(ARGV[1]) then return 0 end
-    redis.call('HSET', KEYS[1], 'heard', ARGV[1])
-    return 1`],
   // KEYS: a session and its participants, for each room read. One command however many rooms (MULTI is
   // four, and ioredis sends each MULTI on its own rather than in its automatic pipeline).
   indexRead: [undefined, `
@@ -87,22 +113,30 @@ const SCRIPTS = {
   indexResign: [1, `
     if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
     return 0`],
-  // KEYS: session, participants, departed. ARGV: sid, participant JSON, at, entry ttl.
-  indexJoined: [3, `${RAISE_CHECKED}
-    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-    if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 0 end
-    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-    redis.call('PEXPIRE', KEYS[2], ARGV[4])
-    raise_checked(KEYS[1], ARGV[3])
-    return 1`],
-  // KEYS: session, participants, departed. ARGV: sid, at, tombstone ttl.
-  indexLeft: [3, `${RAISE_CHECKED}
-    if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-    redis.call('SADD', KEYS[3], ARGV[1])
-    redis.call('PEXPIRE', KEYS[3], ARGV[3])
-    local participant = redis.call('HGET', KEYS[2], ARGV[1])
-    redis.call('HDEL', KEYS[2], ARGV[1])
-    raise_checked(KEYS[1], ARGV[2])
+  // KEYS: session, participants, departed, [event]. ARGV: sid, participant JSON, at, entry ttl, [event ttl].
+  indexJoined: [undefined, `${RAISE_CHECKED}${WEBHOOK_EVENT}
+    if seen(KEYS[4]) then return '${DUPLICATE}' end
+    local joined = 0
+    if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
+      redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+      redis.call('PEXPIRE', KEYS[2], ARGV[4])
+      raise_checked(KEYS[1], ARGV[3])
+      joined = 1
+    end
+    applied(KEYS[4], ARGV[5], KEYS[1], ARGV[3])
+    return joined`],
+  // KEYS: session, participants, departed, [event]. ARGV: sid, at, tombstone ttl (the event's too).
+  indexLeft: [undefined, `${RAISE_CHECKED}${WEBHOOK_EVENT}
+    if seen(KEYS[4]) then return '${DUPLICATE}' end
+    local participant = false
+    if redis.call('EXISTS', KEYS[1]) == 1 then
+      redis.call('SADD', KEYS[3], ARGV[1])
+      redis.call('PEXPIRE', KEYS[3], ARGV[3])
+      participant = redis.call('HGET', KEYS[2], ARGV[1])
+      redis.call('HDEL', KEYS[2], ARGV[1])
+      raise_checked(KEYS[1], ARGV[2])
+    end
+    applied(KEYS[4], ARGV[3], KEYS[1], ARGV[2])
     return participant`],
   // KEYS: session, participants. ARGV: checked, entry ttl, then sid / participant JSON pairs.
   indexReplaceParticipants: [2, `${RAISE_CHECKED}
@@ -142,6 +176,17 @@ function participantsOf (reply: Record<string, string> | string[]): IndexedParti
 
 function participantJson ({ identity, role }: IndexedParticipant): string {
   return JSON.stringify({ identity, role })
+}
+
+/**
+ * A change script's reply as a webhook event's outcome: DUPLICATE; else a session or participant
+ * (under `as`) or 1 is applied, anything else (0, undefined) ignored.
+ */
+function changeResult (reply: unknown, as?: 'ended' | 'left'): ChangeResult {
+  if (reply === DUPLICATE) return { outcome: 'duplicate' }
+  if (reply === 1) return { outcome: 'applied' }
+  if (as === undefined || reply === undefined || reply === 0) return { outcome: 'ignored' }
+  return as === 'ended' ? { outcome: 'applied', ended: reply as IndexedSession } : { outcome: 'applied', left: reply as IndexedParticipant }
 }
 
 function sessionOf (roomName: string, session: Record<string, string> | string[], participants: Record<string, string> | string[]): IndexedSession | undefined {
@@ -211,15 +256,53 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
     return session
   }
 
+  // The changes: `event` is the key of the webhook event that carries one (none: the service's own).
+
+  async function add (session: NewSession, checkedAtMs: number, event: string[] = []): Promise<unknown> {
+    const sessionKeys = [
+      keys.session(session.roomName), keys.user(session.userId), keys.rooms, keys.ended(session.roomName),
+      keys.userReservations(session.userId), keys.reservations, ...event
+    ]
+    return await wrote(scripts.indexAdd(
+      sessionKeys.length, ...sessionKeys,
+      session.roomName, session.userId, session.agentType, session.createdAtMs, checkedAtMs, ENTRY_TTL_MS, TOMBSTONE_TTL_MS
+    ), session.roomName, session.userId)
+  }
+
+  /** The ended session, undefined when it was not indexed, or DUPLICATE. */
+  async function end (roomName: string, event: string[] = []): Promise<IndexedSession | undefined | typeof DUPLICATE> {
+    const room = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), keys.rooms, keys.ended(roomName)]
+    // The user's key is known once read: what the cache kept of the room and of that user goes with the answer.
+    let userId: string | undefined
+    try {
+      const reply = await withSessionUser(roomName, async (user) => {
+        userId = user ?? undefined
+        const sessionKeys = user === null ? [...room, ...event] : [...room, keys.user(user), ...event]
+        return await scripts.indexEnd(sessionKeys.length, ...sessionKeys, roomName, TOMBSTONE_TTL_MS, user ?? '')
+      })
+      if (reply === DUPLICATE) return DUPLICATE
+      const [session, participants] = reply as [string[], string[]]
+      return sessionOf(roomName, session, participants)
+    } finally {
+      cache?.forget(roomName, userId)
+    }
+  }
+
+  async function joined (roomName: string, participant: IndexedParticipant, atMs: number, event: string[] = []): Promise<unknown> {
+    const sessionKeys = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), ...event]
+    return await wrote(scripts.indexJoined(sessionKeys.length, ...sessionKeys, participant.sid, participantJson(participant), atMs, ENTRY_TTL_MS, TOMBSTONE_TTL_MS), roomName)
+  }
+
+  /** The participant who left, undefined when the session or the SID was not indexed, or DUPLICATE. */
+  async function left (roomName: string, sid: string, atMs: number, event: string[] = []): Promise<IndexedParticipant | undefined | typeof DUPLICATE> {
+    const sessionKeys = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), ...event]
+    const json = await wrote(scripts.indexLeft(sessionKeys.length, ...sessionKeys, sid, atMs, TOMBSTONE_TTL_MS), roomName)
+    if (json === DUPLICATE) return DUPLICATE
+    return typeof json === 'string' ? { sid, ...JSON.parse(json) as Omit<IndexedParticipant, 'sid'> } : undefined
+  }
+
   return {
-    async add (session, checkedAtMs) {
-      const added = await wrote(scripts.indexAdd(
-        keys.session(session.roomName), keys.user(session.userId), keys.rooms, keys.ended(session.roomName),
-        keys.userReservations(session.userId), keys.reservations,
-        session.roomName, session.userId, session.agentType, session.createdAtMs, checkedAtMs, ENTRY_TTL_MS
-      ), session.roomName, session.userId)
-      return added === 1
-    },
+    add: async (session, checkedAtMs) => await add(session, checkedAtMs) === 1,
     get,
     async listByUser (userId) {
       const userRooms = async () => await redis.smembers(keys.user(userId))
@@ -248,29 +331,9 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
       // The set of all rooms is scored by creation time: the old ones are one range, at any size.
       return await redis.zrangebyscore(keys.rooms, '-inf', `(${createdBeforeMs}`)
     },
-    async end (roomName) {
-      const room = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), keys.rooms, keys.ended(roomName)]
-      // The user's key is known once read: what the cache kept of the room and of that user goes with the answer.
-      let userId: string | undefined
-      try {
-        const [session, participants] = await withSessionUser(roomName, async (user) => {
-          userId = user ?? undefined
-          return user === null
-            ? await scripts.indexEnd(room.length, ...room, roomName, TOMBSTONE_TTL_MS)
-            : await scripts.indexEnd(room.length + 1, ...room, keys.user(user), roomName, TOMBSTONE_TTL_MS, user)
-        }) as [string[], string[]]
-        return sessionOf(roomName, session, participants)
-      } finally {
-        cache?.forget(roomName, userId)
-      }
-    },
-    async joined (roomName, participant, atMs) {
-      await wrote(scripts.indexJoined(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), participant.sid, participantJson(participant), atMs, ENTRY_TTL_MS), roomName)
-    },
-    async left (roomName, sid, atMs) {
-      const json = await wrote(scripts.indexLeft(keys.session(roomName), keys.participants(roomName), keys.departed(roomName), sid, atMs, TOMBSTONE_TTL_MS), roomName)
-      return typeof json === 'string' ? { sid, ...JSON.parse(json) as Omit<IndexedParticipant, 'sid'> } : undefined
-    },
+    end: async (roomName) => await end(roomName) as IndexedSession | undefined,
+    joined: async (roomName, participant, atMs) => await joined(roomName, participant, atMs) === 1,
+    left: async (roomName, sid, atMs) => await left(roomName, sid, atMs) as IndexedParticipant | undefined,
     async replaceParticipants (roomName, participants, checkedAtMs) {
       const pairs = participants.flatMap((participant) => [participant.sid, participantJson(participant)])
       await wrote(scripts.indexReplaceParticipants(keys.session(roomName), keys.participants(roomName), checkedAtMs, ENTRY_TTL_MS, ...pairs), roomName)
@@ -281,8 +344,18 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
         ? 0
         : await scripts.indexTouch(keys.session(roomName), keys.participants(roomName), keys.user(user), checkedAtMs, ENTRY_TTL_MS, user)), roomName)
     },
-    async heard (roomName, atMs) {
-      await wrote(scripts.indexHeard(keys.session(roomName), atMs), roomName)
+    async applyEvent (change, { id, atMs }) {
+      const event = id === '' ? [] : [keys.event(id)]
+      switch (change.event) {
+        case 'room_started':
+          return changeResult(await add(change.session, atMs, event))
+        case 'room_finished':
+          return changeResult(await end(change.roomName, event), 'ended')
+        case 'participant_joined':
+          return changeResult(await joined(change.roomName, change.participant, atMs, event))
+        case 'participant_left':
+          return changeResult(await left(change.roomName, change.sid, atMs, event), 'left')
+      }
     },
     async lastHeard (roomNames) {
       if (roomNames.length === 0) return []
@@ -294,12 +367,6 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
         const [user, heard] = reply as [string | null, string | null]
         return user === null ? undefined : Number(heard ?? 0)
       })
-    },
-    async applied (eventId) {
-      return await redis.exists(keys.event(eventId)) === 1
-    },
-    async markApplied (eventId) {
-      await redis.set(keys.event(eventId), '1', 'PX', TOMBSTONE_TTL_MS)
     },
     async generation () {
       return await redis.get(keys.generation) ?? undefined

@@ -27,6 +27,29 @@ export interface IndexedSession {
 /** A session as it is first recorded: no one in it yet as far as the index knows. */
 export type NewSession = Omit<IndexedSession, 'participants' | 'checkedAtMs' | 'heardAtMs'>
 
+/** A change one of LiveKit's webhook events makes to the index (src/index/webhook-events.ts). */
+export type IndexChange =
+  | { event: 'room_started', session: NewSession }
+  | { event: 'room_finished', roomName: string }
+  | { event: 'participant_joined', roomName: string, participant: IndexedParticipant }
+  | { event: 'participant_left', roomName: string, sid: string }
+
+/** A delivered webhook event: its id (LiveKit's; '' when it has none) and when it arrived (ms since the epoch). */
+export interface Delivery {
+  id: string
+  atMs: number
+}
+
+/** What became of a delivered event's change. */
+export type EventOutcome = 'applied' | 'duplicate' | 'ignored'
+
+/** An applied change's outcome, with the session a `room_finished` removed or the participant a leave removed. */
+export interface ChangeResult {
+  outcome: EventOutcome
+  ended?: IndexedSession
+  left?: IndexedParticipant
+}
+
 /** The caps a start is held to: MAX_SESSIONS_PER_USER, and MAX_LIVE_SESSIONS (0 = no cap). */
 export interface SessionCaps {
   perUser: number
@@ -71,8 +94,8 @@ export interface SessionStore {
   startedBefore: (createdBeforeMs: number) => Promise<string[]>
   /** Removes an ended session and leaves its tombstone; returns what was removed, or undefined if it was not indexed. */
   end: (roomName: string) => Promise<IndexedSession | undefined>
-  /** A participant joined: ignored when the session is unknown or this SID has already left. */
-  joined: (roomName: string, participant: IndexedParticipant, atMs: number) => Promise<void>
+  /** A participant joined; false, and nothing written, when the session is unknown or this SID has already left. */
+  joined: (roomName: string, participant: IndexedParticipant, atMs: number) => Promise<boolean>
   /** A participant left (for good: its SID is remembered, so a late join is ignored). */
   left: (roomName: string, sid: string, atMs: number) => Promise<IndexedParticipant | undefined>
   /**
@@ -82,14 +105,17 @@ export interface SessionStore {
   replaceParticipants: (roomName: string, participants: IndexedParticipant[], checkedAtMs: number) => Promise<void>
   /** LiveKit confirmed the room live at this time. */
   touch: (roomName: string, checkedAtMs: number) => Promise<void>
-  /** A signed webhook spoke of the room at this time (only moves forward). */
-  heard: (roomName: string, atMs: number) => Promise<void>
+  /**
+   * A webhook event's change, made at `delivery.atMs` as `add`, `end`, `joined` or `left` make it,
+   * in one atomic step with two marks: the room is heard of by webhook (`heardAtMs`, only forward,
+   * while it is indexed) and the event's id is remembered for TOMBSTONE_TTL_MS. 'duplicate', and
+   * nothing changed, when an event with that id was applied before ('' never is); 'ignored' when the
+   * change found nothing to change (an ended room, an unknown session, a departed SID). Deliveries of
+   * one event at once are applied once; one that failed leaves no mark, so its redelivery applies.
+   */
+  applyEvent: (change: IndexChange, delivery: Delivery) => Promise<ChangeResult>
   /** When a webhook last spoke of each room (0: never; undefined: the room is not indexed), in the order given. */
   lastHeard: (roomNames: string[]) => Promise<Array<number | undefined>>
-  /** Whether a webhook event with this id was applied (for a while). */
-  applied: (eventId: string) => Promise<boolean>
-  /** Records an event as applied, once it has been: a delivery that failed is applied when it comes again. */
-  markApplied: (eventId: string) => Promise<void>
   /**
    * The index's generation: set by the rebuild from LiveKit, and gone only when the store lost its
    * data (a Redis restarted empty, flushed, or evicting). Undefined then: the index must be rebuilt.

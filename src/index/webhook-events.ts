@@ -1,10 +1,10 @@
 import type { WebhookEvent } from 'livekit-server-sdk'
 import { roleOf } from '#sessions/room-presence.js'
 import { sessionOfRoom } from '#sessions/metadata.js'
-import type { IndexedSession, SessionStore } from './session-store.js'
+import type { EventOutcome, IndexChange, IndexedSession, SessionStore } from './session-store.js'
 
 /** What became of a delivered event. */
-export type WebhookOutcome = 'applied' | 'duplicate' | 'ignored'
+export type WebhookOutcome = EventOutcome
 
 export interface WebhookEventsOptions {
   store: SessionStore
@@ -15,6 +15,31 @@ export interface WebhookEventsOptions {
   now?: () => number
 }
 
+/** The index's change an event makes; undefined for an event it does not follow or a room that is not a session's. */
+function changeOf (event: WebhookEvent): IndexChange | undefined {
+  const room = event.room
+  if (room === undefined || room.name === '') return undefined
+  const roomName = room.name
+  switch (event.event) {
+    case 'room_started': {
+      const session = sessionOfRoom(room)
+      return session === undefined ? undefined : { event: 'room_started', session }
+    }
+    case 'room_finished':
+      return { event: 'room_finished', roomName }
+    case 'participant_joined': {
+      const participant = event.participant
+      if (participant === undefined) return undefined
+      return { event: 'participant_joined', roomName, participant: { sid: participant.sid, identity: participant.identity, role: roleOf(participant) } }
+    }
+    case 'participant_left':
+    case 'participant_connection_aborted':
+      return event.participant === undefined ? undefined : { event: 'participant_left', roomName, sid: event.participant.sid }
+    default:
+      return undefined
+  }
+}
+
 /**
  * Applies LiveKit's verified webhook events to the session index. LiveKit may deliver an event
  * twice (a retry), late, or out of order (users report `participant_left` before
@@ -22,63 +47,21 @@ export interface WebhookEventsOptions {
  * a participant that left stays gone and a room that finished stays gone (the store's tombstones);
  * counts in payloads are never read: the index counts participants by SID.
  *
- * An event is recorded as applied only once it has been: a delivery that failed (the index away,
- * answered 503) is applied when LiveKit delivers it again. Applying an event twice (two deliveries
- * at once) changes nothing more than applying it once: every change is by room and by SID, and
- * tombstones keep what ended ended. Each event also says the room is heard of by webhook
- * (`heardAtMs`): the proof that the index is told of its changes.
+ * Each change is one atomic step of the store (`applyEvent`), one Redis command: it applies the
+ * change, marks the event's id applied and the room heard of by webhook (`heardAtMs`: the proof that
+ * the index is told of its changes). A delivery that failed (the index away, answered 503) left no
+ * mark, so it is applied when LiveKit delivers it again; deliveries of one event at once apply once.
  */
 export function createWebhookEvents ({ store, onSessionClosed, onAgentLeft, now = Date.now }: WebhookEventsOptions) {
-  async function apply (event: WebhookEvent): Promise<WebhookOutcome> {
-    const room = event.room
-    if (room === undefined || room.name === '') return 'ignored'
-    switch (event.event) {
-      case 'room_started': {
-        const session = sessionOfRoom(room)
-        if (session === undefined) return 'ignored'
-        const at = now()
-        const added = await store.add(session, at)
-        if (!added) return 'ignored'
-        await store.heard(room.name, at)
-        return 'applied'
-      }
-      case 'room_finished': {
-        const ended = await store.end(room.name)
-        if (ended === undefined) return 'ignored'
-        onSessionClosed?.(ended)
-        return 'applied'
-      }
-      case 'participant_joined': {
-        const participant = event.participant
-        if (participant === undefined) return 'ignored'
-        const at = now()
-        await store.joined(room.name, { sid: participant.sid, identity: participant.identity, role: roleOf(participant) }, at)
-        await store.heard(room.name, at)
-        return 'applied'
-      }
-      case 'participant_left':
-      case 'participant_connection_aborted': {
-        const participant = event.participant
-        if (participant === undefined) return 'ignored'
-        const at = now()
-        const gone = await store.left(room.name, participant.sid, at)
-        await store.heard(room.name, at)
-        if (gone?.role === 'agent' && onAgentLeft !== undefined) {
-          const session = await store.get(room.name)
-          if (session !== undefined) onAgentLeft(session)
-        }
-        return gone === undefined ? 'ignored' : 'applied'
-      }
-      default:
-        return 'ignored'
-    }
-  }
-
   return async function applyWebhookEvent (event: WebhookEvent): Promise<WebhookOutcome> {
-    if (event.id === '') return await apply(event)
-    if (await store.applied(event.id)) return 'duplicate'
-    const outcome = await apply(event)
-    await store.markApplied(event.id)
+    const change = changeOf(event)
+    if (change === undefined) return 'ignored'
+    const { outcome, ended, left } = await store.applyEvent(change, { id: event.id, atMs: now() })
+    if (ended !== undefined) onSessionClosed?.(ended)
+    if (left?.role === 'agent' && change.event === 'participant_left' && onAgentLeft !== undefined) {
+      const session = await store.get(change.roomName)
+      if (session !== undefined) onAgentLeft(session)
+    }
     return outcome
   }
 }

@@ -10,9 +10,11 @@ t.test('memory: entries, tombstones and event ids expire, so nothing grows witho
   const store = createMemoryStore({ now: () => now })
   await store.add({ roomName: 'room-1', userId: 'a', agentType: 'general', createdAtMs: now }, now)
   await store.end('room-gone')
-  await store.markApplied('EV_1')
+  const started = { event: 'room_started', session: { roomName: 'room-y', userId: 'a', agentType: 'general', createdAtMs: now } } as const
+  await store.applyEvent(started, { id: 'EV_1', atMs: now })
+  await store.end('room-y')
   now += TOMBSTONE_TTL_MS + 1
-  t.equal(await store.applied('EV_1'), false, 'an old event id is forgotten')
+  t.same(await store.applyEvent(started, { id: 'EV_1', atMs: now }), { outcome: 'applied' }, 'an old event id (and tombstone) is forgotten')
   t.equal(await store.add({ roomName: 'room-gone', userId: 'a', agentType: 'general', createdAtMs: now }, now), true, 'an old tombstone is forgotten')
   now += ENTRY_TTL_MS + 1
   t.equal(await store.get('room-1'), undefined, 'an entry unconfirmed for a day is dropped')

@@ -35,7 +35,7 @@ t.test('people are read again only in sessions no webhook spoke of since the las
   const old = Date.now() - 120_000
   await store.add(heard, old)
   await store.add(quiet, old)
-  await store.heard(heard.roomName, Date.now())
+  await store.applyEvent({ event: 'room_started', session: heard }, { id: '', atMs: Date.now() })
   const result = await reconciler.reconcile()
   t.same(result, { checked: 2, closed: 0, reread: 1 })
   t.same(calls.filter((call) => call === 'ListParticipants').length, 1, 'one participant read: the quiet session\'s')
@@ -48,7 +48,7 @@ t.test('one full ListRooms a pass; a room gone from LiveKit leaves the index, no
   for (let i = 0; i < 3; i++) live.push(await room(`fitness-voice-pia-1000000${i}`, 'pia'))
   for (const session of live) {
     await store.add(session, Date.now())
-    await store.heard(session.roomName, Date.now())
+    await store.applyEvent({ event: 'room_started', session }, { id: '', atMs: Date.now() })
   }
   // 150 rooms LiveKit never had, around the live ones: more than one chunk of RECONCILE_BATCH (100).
   const before = Date.now() - 60_000

@@ -200,25 +200,41 @@ export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<Se
     t.same(await store.startedBefore(T), [], 'an ended one is gone')
   })
 
-  t.test('an event id counts as applied only once it is marked so', async (t) => {
+  t.test('a webhook event\'s change is applied once by its id, and marks the room heard of', async (t) => {
     const store = await newStore(t)
-    t.equal(await store.applied('EV_1'), false)
-    t.equal(await store.applied('EV_1'), false, 'asking does not mark it: a delivery that failed is applied when it comes again')
-    await store.markApplied('EV_1')
-    t.equal(await store.applied('EV_1'), true)
-    t.equal(await store.applied('EV_2'), false)
+    const started = { event: 'room_started', session: session('room-1', 'a') } as const
+    t.same(await store.applyEvent(started, { id: 'EV_1', atMs: T + 100 }), { outcome: 'applied' })
+    t.match(await store.get('room-1'), { checkedAtMs: T + 100, heardAtMs: T + 100 }, 'confirmed and heard of at the delivery')
+    t.same(await store.applyEvent(started, { id: 'EV_1', atMs: T + 300 }), { outcome: 'duplicate' })
+    t.match(await store.get('room-1'), { checkedAtMs: T + 100, heardAtMs: T + 100 }, 'a duplicate changes nothing, not even the marks')
+    const joined = { event: 'participant_joined', roomName: 'room-1', participant: person('PA_1') } as const
+    t.same(await store.applyEvent(joined, { id: 'EV_2', atMs: T + 200 }), { outcome: 'applied' })
+    t.same(await store.applyEvent(joined, { id: '', atMs: T + 150 }), { outcome: 'applied' }, 'an event without an id is never a duplicate')
+    t.match(await store.get('room-1'), { heardAtMs: T + 200, participants: [person('PA_1')] }, 'heard only moves forward')
+    t.same(await store.applyEvent({ event: 'participant_left', roomName: 'room-1', sid: 'PA_1' }, { id: 'EV_3', atMs: T + 400 }), { outcome: 'applied', left: person('PA_1') })
+    t.same(await store.applyEvent({ event: 'participant_left', roomName: 'room-1', sid: 'PA_1' }, { id: 'EV_4', atMs: T + 500 }), { outcome: 'ignored' }, 'a SID that left is not in the room')
+    t.same(await store.applyEvent(joined, { id: 'EV_5', atMs: T + 600 }), { outcome: 'ignored' }, 'a late join of a departed SID')
+    t.same(await store.lastHeard(['room-1', 'room-unknown']), [T + 600, undefined], 'an ignored change still says the room is heard of')
+    t.same(await store.applyEvent({ event: 'participant_joined', roomName: 'room-unknown', participant: person('PA_9') }, { id: 'EV_6', atMs: T }), { outcome: 'ignored' })
+    t.equal(await store.get('room-unknown'), undefined, 'nothing is made for an unknown room')
+    t.same(await store.applyEvent({ event: 'participant_joined', roomName: 'room-unknown', participant: person('PA_9') }, { id: 'EV_6', atMs: T }), { outcome: 'duplicate' }, 'an ignored event is remembered too')
+    const finished = { event: 'room_finished', roomName: 'room-1' } as const
+    t.match(await store.applyEvent(finished, { id: 'EV_7', atMs: T + 700 }), { outcome: 'applied', ended: { roomName: 'room-1', userId: 'a', heardAtMs: T + 600 } })
+    t.same(await store.applyEvent(finished, { id: 'EV_8', atMs: T + 800 }), { outcome: 'ignored' })
+    t.same(await store.applyEvent({ ...started }, { id: 'EV_9', atMs: T + 900 }), { outcome: 'ignored' }, 'a late start of an ended room')
+    t.equal(await store.get('room-1'), undefined)
+    await store.add(session('room-2', 'a'), T)
+    t.same(await store.lastHeard(['room-2']), [0], 'the service\'s own start is not a webhook')
+    t.same(await store.lastHeard([]), [])
   })
 
-  t.test('what a webhook heard of a room only moves forward, and only for an indexed room', async (t) => {
+  t.test('deliveries of one event at once apply it once', async (t) => {
     const store = await newStore(t)
     await store.add(session('room-1', 'a'), T)
-    await store.heard('room-1', T + 200)
-    await store.heard('room-1', T + 100)
-    await store.heard('room-unknown', T + 100)
-    t.match(await store.get('room-1'), { heardAtMs: T + 200 })
-    await store.add(session('room-2', 'a'), T)
-    t.same(await store.lastHeard(['room-1', 'room-2', 'room-unknown']), [T + 200, 0, undefined])
-    t.same(await store.lastHeard([]), [])
+    const left = { event: 'participant_left', roomName: 'room-1', sid: 'PA_1' } as const
+    await store.joined('room-1', person('PA_1'), T)
+    const outcomes = await Promise.all(Array.from({ length: 8 }, async () => (await store.applyEvent(left, { id: 'EV_1', atMs: T + 100 })).outcome))
+    t.same(outcomes.sort(), ['applied', ...Array<string>(7).fill('duplicate')])
   })
 
   t.test('the generation is absent until set: the index must be built', async (t) => {

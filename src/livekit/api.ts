@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import {
   AgentDispatch,
@@ -16,6 +15,7 @@ import {
 } from '@livekit/protocol'
 import { ServerError, type AgentDispatchClient, type CreateOptions, type RoomServiceClient, type VideoGrant } from 'livekit-server-sdk'
 import { Pool, type Dispatcher } from 'undici'
+import { signJwt } from './jwt.js'
 
 /** How long a server-API token is valid, in seconds (the SDK's default). */
 export const API_TOKEN_TTL_SECONDS = 600
@@ -53,14 +53,10 @@ export function apiOrigin (url: string): string {
   return `${protocol}//${parsed.host}`
 }
 
-const JWT_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256' })).toString('base64url')
-
 /** An HS256 JWT as the SDK's AccessToken signs one for a server-API call, but synchronously. */
 function signApiToken (apiKey: string, apiSecret: string, video: VideoGrant, nowMs: number): string {
   const issuedAt = Math.floor(nowMs / 1000)
-  const payload = Buffer.from(JSON.stringify({ video, iss: apiKey, nbf: issuedAt, exp: issuedAt + API_TOKEN_TTL_SECONDS })).toString('base64url')
-  const signed = `${JWT_HEADER}.${payload}`
-  return `${signed}.${createHmac('sha256', apiSecret).update(signed).digest('base64url')}`
+  return signJwt({ video, iss: apiKey, nbf: issuedAt, exp: issuedAt + API_TOKEN_TTL_SECONDS }, apiSecret)
 }
 
 interface ApiToken {

@@ -1,6 +1,7 @@
-import { AccessToken, ServerError, TrackSource } from 'livekit-server-sdk'
+import { ServerError, type VideoGrant } from 'livekit-server-sdk'
 import type { Config } from '../config.js'
 import { createLivekitApi } from './api.js'
+import { signJwt } from './jwt.js'
 import { isRoomNotFound, LivekitTimeoutError, LivekitUnavailableError, toLivekitError } from './errors.js'
 import { noMetrics, type Metrics } from '#ops/metrics.js'
 
@@ -18,13 +19,10 @@ export interface IssuedToken {
   expiresAt: Date
 }
 
-type LivekitConfig = Pick<Config, 'LIVEKIT_URL' | 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'LIVEKIT_REQUEST_TIMEOUT_MS' | 'LIVEKIT_TOKEN_TTL_SECONDS'>
+/** The microphone as a grant's `canPublishSources` names it in a token (the SDK's `trackSourceToString`). */
+const MICROPHONE = 'microphone'
 
-/** The expiry LiveKit will enforce: the token's own `exp` claim. */
-function expiryOf (jwt: string): Date {
-  const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }
-  return new Date(payload.exp * 1000)
-}
+type LivekitConfig = Pick<Config, 'LIVEKIT_URL' | 'LIVEKIT_API_KEY' | 'LIVEKIT_API_SECRET' | 'LIVEKIT_REQUEST_TIMEOUT_MS' | 'LIVEKIT_TOKEN_TTL_SECONDS'>
 
 /**
  * The outcome label of a LiveKit call that failed, by the kind an operator acts on: `not_found`
@@ -70,24 +68,27 @@ export function createLivekit (config: LivekitConfig, metrics: Metrics = noMetri
     requestTimeoutMs: config.LIVEKIT_REQUEST_TIMEOUT_MS
   })
 
-  async function issueToken (request: TokenRequest): Promise<IssuedToken> {
-    const accessToken = new AccessToken(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET, {
-      identity: request.identity,
-      name: request.name,
-      // It bounds joining and reconnecting: LiveKit refreshes a connected participant's token itself.
-      ttl: config.LIVEKIT_TOKEN_TTL_SECONDS
-    })
-    accessToken.addGrant({
+  /**
+   * A participant's token, with the claims the SDK's AccessToken gives (test/livekit/token.test.ts),
+   * signed synchronously (src/livekit/jwt.ts). Its `exp` is the expiry LiveKit enforces; it bounds
+   * joining and reconnecting: LiveKit refreshes a connected participant's token itself.
+   */
+  function issueToken (request: TokenRequest): IssuedToken {
+    if (request.identity === '') throw new Error('identity is required for join but not set')
+    const issuedAt = Math.floor(Date.now() / 1000)
+    const exp = issuedAt + config.LIVEKIT_TOKEN_TTL_SECONDS
+    const video = {
       roomJoin: true,
       room: request.room,
       canPublish: request.canPublish ?? true,
       // A voice session: the microphone, never a camera or a screen.
-      canPublishSources: [TrackSource.MICROPHONE],
+      canPublishSources: [MICROPHONE],
       canSubscribe: request.canSubscribe ?? true,
       canPublishData: request.canPublishData ?? true
-    })
-    const token = await accessToken.toJwt()
-    return { token, expiresAt: expiryOf(token) }
+    } satisfies Omit<VideoGrant, 'canPublishSources'> & { canPublishSources: string[] }
+    const name = request.name === '' ? {} : { name: request.name }
+    const token = signJwt({ ...name, video, iss: config.LIVEKIT_API_KEY, exp, nbf: issuedAt, sub: request.identity }, config.LIVEKIT_API_SECRET)
+    return { token, expiresAt: new Date(exp * 1000) }
   }
 
   return { url: config.LIVEKIT_URL, rooms: timed(api.rooms, metrics), agentDispatch: timed(api.agentDispatch, metrics), issueToken, close: api.close }

@@ -237,8 +237,8 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     return await indexed(() => agents.agentStateRedispatchingIfLost(dispatch, presenceOfIndexed(session.participants), now() - session.createdAtMs))
   }
 
-  async function issueToken (user: SessionUser, roomName: string): Promise<SessionToken> {
-    const { token, expiresAt } = await livekit.issueToken({ identity: user.id, name: displayName(user), room: roomName })
+  function issueToken (user: SessionUser, roomName: string): SessionToken {
+    const { token, expiresAt } = livekit.issueToken({ identity: user.id, name: displayName(user), room: roomName })
     return { roomName, token, livekitUrl: livekit.url, expiresAt }
   }
 
@@ -315,13 +315,13 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     metrics.sessionStarted(agentType)
     if (agents.agentNameFor(agentType) !== undefined) metrics.agentDispatched('with_room')
     await agents.watch(dispatch)
-    return { ...await issueToken(user, roomName), agentType, endsAtMs: endsAtMs(createdAtMs) }
+    return { ...issueToken(user, roomName), agentType, endsAtMs: endsAtMs(createdAtMs) }
   }
 
   /** A fresh token for the owner of a live session, e.g. to reconnect after the first one expired. */
   async function refreshToken (user: SessionUser, roomName: string): Promise<SessionToken> {
     await ownedSession(user, roomName)
-    return await issueToken(user, roomName)
+    return issueToken(user, roomName)
   }
 
   async function status (user: SessionUser, roomName: string): Promise<SessionStatus> {

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk'
+import type { WebhookEvent } from 'livekit-server-sdk'
+import { createWebhookReceiver } from '#livekit/webhook-receiver.js'
 import { errorResponse, errorResponses } from '#http/schemas/error.js'
 import { WEBHOOK_CONTENT_TYPE, WebhookBodySchema, WebhookHeadersSchema, WebhookReceiptSchema } from '#http/schemas/webhook.js'
 
 /** Largest webhook body read: an event carries a room, a participant and its tracks, far below this. */
 const WEBHOOK_BODY_LIMIT = 1024 * 1024
 
-/** Whether a failure of `WebhookReceiver.receive` came after the signature was verified: the body is not an event. */
+/** Whether a failure of `receive` came after the signature was verified: the body is not an event. */
 function isUnreadableEvent (err: unknown): boolean {
   return err instanceof SyntaxError || (err instanceof Error && err.message.startsWith('cannot decode'))
 }
@@ -20,7 +21,7 @@ function isUnreadableEvent (err: unknown): boolean {
  */
 const livekitWebhook: FastifyPluginAsyncTypebox = async function (fastify) {
   const { config, sessionIndex, serviceMetrics: metrics, httpErrors } = fastify
-  const receiver = new WebhookReceiver(config.LIVEKIT_API_KEY, config.LIVEKIT_API_SECRET)
+  const receive = createWebhookReceiver({ apiKey: config.LIVEKIT_API_KEY, apiSecret: config.LIVEKIT_API_SECRET, clockToleranceSeconds: config.JWT_CLOCK_SKEW_SECONDS })
 
   // Raw strings in this plugin only: the signature covers the bytes as sent.
   fastify.removeContentTypeParser('application/json')
@@ -51,7 +52,7 @@ const livekitWebhook: FastifyPluginAsyncTypebox = async function (fastify) {
   }, async (request) => {
     let event: WebhookEvent
     try {
-      event = await receiver.receive(request.body, request.headers.authorization, false, `${config.JWT_CLOCK_SKEW_SECONDS}s`)
+      event = receive(request.body, request.headers.authorization)
     } catch (err) {
       metrics.webhookEvent('unknown', 'refused')
       if (isUnreadableEvent(err)) throw httpErrors.badRequest('The webhook body is not a LiveKit event')

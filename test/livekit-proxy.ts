@@ -1,6 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createTcpServer, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  CreateAgentDispatchRequest,
+  CreateRoomRequest,
+  DeleteRoomRequest,
+  ListAgentDispatchRequest,
+  ListParticipantsRequest,
+  ListRoomsRequest
+} from '@livekit/protocol'
 import type { Test } from 'tap'
 
 /** An HTTP server on loopback, closed when the test ends; its URL in LiveKit's `ws://` form. */
@@ -12,7 +20,7 @@ export async function httpServer (t: Test, handle: (request: IncomingMessage, re
   return `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
 }
 
-/** A server-API call as the proxy forwarded it: its Twirp method (`ListRooms`) and its JSON body. */
+/** A server-API call as the proxy forwarded it: its Twirp method (`ListRooms`) and its body, as JSON. */
 export interface TwirpCall {
   method: string
   body: Record<string, unknown>
@@ -23,9 +31,23 @@ export function listsEveryRoom ({ method, body }: TwirpCall): boolean {
   return method === 'ListRooms' && !(Array.isArray(body.names) && body.names.length > 0)
 }
 
-function twirpBody (body: Buffer): TwirpCall['body'] {
+/** The requests of the calls the service makes, to read their protobuf bodies. */
+const REQUESTS: Record<string, { fromBinary: (bytes: Uint8Array) => { toJson: () => unknown } }> = {
+  CreateRoom: CreateRoomRequest,
+  ListRooms: ListRoomsRequest,
+  DeleteRoom: DeleteRoomRequest,
+  ListParticipants: ListParticipantsRequest,
+  CreateDispatch: CreateAgentDispatchRequest,
+  ListDispatch: ListAgentDispatchRequest
+}
+
+/** A call's body as JSON, whether it came as protobuf (the service) or JSON (the SDK). */
+function twirpBody (method: string, contentType: string | undefined, body: Buffer): TwirpCall['body'] {
   try {
-    const parsed: unknown = JSON.parse(body.toString())
+    const request = REQUESTS[method]
+    const parsed: unknown = contentType === 'application/protobuf' && request !== undefined
+      ? request.fromBinary(new Uint8Array(body)).toJson()
+      : JSON.parse(body.toString())
     return typeof parsed === 'object' && parsed !== null ? parsed as TwirpCall['body'] : {}
   } catch {
     return {}
@@ -54,14 +76,14 @@ export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 
       const call = request.url?.split('/').pop() ?? ''
       const body = Buffer.concat(chunks)
       calls.push(call)
-      twirp.push({ method: call, body: twirpBody(body) })
+      twirp.push({ method: call, body: twirpBody(call, request.headers['content-type'], body) })
       sleep(delayMs).then(async () => await fetch(`${upstream}${request.url}`, {
         method: request.method,
         headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? '' },
         body
       }))
         .then(async (answer) => {
-          const answered = await answer.text()
+          const answered = Buffer.from(await answer.arrayBuffer())
           await holdAnswer?.(call)
           response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(answered)
         })

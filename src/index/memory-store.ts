@@ -76,6 +76,11 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
   /** Changes, each in one tick: atomic with one replica. */
   function add (session: NewSession, checkedAtMs: number): boolean {
     reservations.delete(session.roomName)
+    return record(session, checkedAtMs)
+  }
+
+  /** `add` without the reservation. */
+  function record (session: NewSession, checkedAtMs: number): boolean {
     if (ended.has(session.roomName)) return false
     const existing = live(session.roomName)
     if (existing !== undefined) {
@@ -172,9 +177,8 @@ export function createMemoryStore ({ now = Date.now }: { now?: () => number } = 
       entry.participants = new Map(participants.map((participant) => [participant.sid, participant]))
       entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, checkedAtMs)
     },
-    async touch (roomName, checkedAtMs) {
-      const entry = live(roomName)
-      if (entry !== undefined) entry.session.checkedAtMs = Math.max(entry.session.checkedAtMs, checkedAtMs)
+    async confirm (sessions, checkedAtMs) {
+      for (const session of sessions) record(session, checkedAtMs)
     },
     async applyEvent (what, { id, atMs }) {
       if (id !== '' && events.has(id)) return { outcome: 'duplicate' }

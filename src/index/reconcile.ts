@@ -5,9 +5,9 @@ import { mapLimited } from '#ops/map-limited.js'
 import { createPeriodicJob } from '#ops/periodic-job.js'
 import { sessionOfRoom } from '#sessions/metadata.js'
 import { indexedParticipants } from '#sessions/room-presence.js'
-import type { IndexedSession, SessionStore } from './session-store.js'
+import type { IndexedSession, NewSession, SessionStore } from './session-store.js'
 
-/** Room names read from the index at a time, and from LiveKit in one `listRooms([names])` call by a read. */
+/** Sessions the reconcile reads from the index and confirms in one step, and rooms a read asks of LiveKit in one `listRooms([names])`. */
 export const RECONCILE_BATCH = 100
 /**
  * Quiet sessions (no webhook since the last pass) whose people one pass reads again, at most: with
@@ -111,6 +111,7 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     for (let offset = 0; offset < indexed.length && !job.stopped(); offset += RECONCILE_BATCH) {
       const batch = indexed.slice(offset, offset + RECONCILE_BATCH)
       const heard = await store.lastHeard(batch)
+      const confirmed: NewSession[] = []
       for (const [i, name] of batch.entries()) {
         const heardAtMs = heard[i]
         // Ended meanwhile (by its user, a webhook): nothing to do.
@@ -124,10 +125,11 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
         }
         const session = sessionOfRoom(room)
         if (session === undefined) continue
-        // Also restores an entry that expired while its room lived on.
-        await store.add(session, listedAt)
+        confirmed.push(session)
         if (heardAtMs < quietSinceMs) quiet.push(name)
       }
+      // One step for the batch; also restores an entry that expired while its room lived on.
+      await store.confirm(confirmed, listedAt)
     }
     const turn = quiet.length <= rereadsPerPass ? quiet : rotate(quiet, rereadTurn).slice(0, rereadsPerPass)
     rereadTurn = (rereadTurn + turn.length) % Math.max(1, quiet.length)

@@ -30,6 +30,20 @@ local function raise_checked (key, at)
 end
 `
 
+// A session recorded live (add, confirm): 0, and nothing written, once its room has ended.
+const RECORD = `${RAISE_CHECKED}
+local function record (session, user, rooms, ended, room, user_id, type, created, checked, ttl)
+  if redis.call('EXISTS', ended) == 1 then return 0 end
+  redis.call('HSET', session, 'user', user_id, 'type', type, 'created', created)
+  raise_checked(session, checked)
+  redis.call('PEXPIRE', session, ttl)
+  redis.call('SADD', user, room)
+  redis.call('PEXPIRE', user, ttl)
+  redis.call('ZADD', rooms, created, room)
+  return 1
+end
+`
+
 /** A change script's reply when its webhook event was applied before. */
 const DUPLICATE = 'duplicate'
 
@@ -52,21 +66,20 @@ end
 const SCRIPTS = {
   // KEYS: session, user, rooms, ended, the user's reservations, all reservations, [event]. ARGV: room, user, type,
   // created, checked, entry ttl, [event ttl]. The room's reservation goes in the same step, even when the room has ended.
-  indexAdd: [undefined, `${RAISE_CHECKED}${WEBHOOK_EVENT}
+  indexAdd: [undefined, `${RECORD}${WEBHOOK_EVENT}
     if seen(KEYS[7]) then return '${DUPLICATE}' end
     redis.call('ZREM', KEYS[5], ARGV[1])
     redis.call('ZREM', KEYS[6], ARGV[1])
-    if redis.call('EXISTS', KEYS[4]) == 1 then
-      applied(KEYS[7], ARGV[7])
-      return 0
-    end
-    redis.call('HSET', KEYS[1], 'user', ARGV[2], 'type', ARGV[3], 'created', ARGV[4])
-    raise_checked(KEYS[1], ARGV[5])
-    redis.call('PEXPIRE', KEYS[1], ARGV[6])
-    redis.call('SADD', KEYS[2], ARGV[1])
-    redis.call('PEXPIRE', KEYS[2], ARGV[6])
-    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+    local added = record(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
     applied(KEYS[7], ARGV[7], KEYS[1], ARGV[5])
+    return added`],
+  // KEYS: rooms, then session, user, ended for each session. ARGV: checked, entry ttl, then room, user, type,
+  // created for each session.
+  indexConfirm: [undefined, `${RECORD}
+    for i = 0, (#KEYS - 1) / 3 - 1 do
+      local k, a = 1 + 3 * i, 2 + 4 * i
+      record(KEYS[k + 1], KEYS[k + 2], KEYS[1], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[1], ARGV[2])
+    end
     return 1`],
   // KEYS: the user's rooms, all rooms, the user's reservations, all reservations. ARGV: room, per-user cap,
   // live cap (0: none), now, ttl. A reservation set expires with its last reservation; a refusal writes nothing.
@@ -147,15 +160,6 @@ const SCRIPTS = {
     redis.call('PEXPIRE', KEYS[2], ARGV[2])
     raise_checked(KEYS[1], ARGV[1])
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return 1`],
-  // KEYS: session, participants, the user's rooms. ARGV: checked, entry ttl, the user the caller read.
-  indexTouch: [3, `${RAISE_CHECKED}
-    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-    if redis.call('HGET', KEYS[1], 'user') ~= ARGV[3] then return '${USER_CHANGED}' end
-    raise_checked(KEYS[1], ARGV[1])
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    redis.call('PEXPIRE', KEYS[2], ARGV[2])
-    redis.call('PEXPIRE', KEYS[3], ARGV[2])
     return 1`]
 } as const
 
@@ -208,7 +212,8 @@ function sessionOf (roomName: string, session: Record<string, string> | string[]
  * (REDIS_KEY_PREFIX). One hash per session, one per session's participants, a set of departed
  * SIDs, a set of rooms per user and a sorted set of all rooms; entries expire ENTRY_TTL_MS after
  * their last confirmation. Every key a script touches is one of its KEYS, but it needs a single
- * Redis (or a primary), not Redis Cluster: a script touches the keys of one room and of its user.
+ * Redis (or a primary), not Redis Cluster: a script touches the keys of a room and of its user, and
+ * reads and confirmations take many rooms' keys at once.
  * https://github.com/redis/ioredis
  */
 export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCache): SessionStore {
@@ -338,11 +343,15 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
       const pairs = participants.flatMap((participant) => [participant.sid, participantJson(participant)])
       await wrote(scripts.indexReplaceParticipants(keys.session(roomName), keys.participants(roomName), checkedAtMs, ENTRY_TTL_MS, ...pairs), roomName)
     },
-    async touch (roomName, checkedAtMs) {
-      // Nothing to touch when the session is gone.
-      await wrote(withSessionUser(roomName, async (user) => user === null
-        ? 0
-        : await scripts.indexTouch(keys.session(roomName), keys.participants(roomName), keys.user(user), checkedAtMs, ENTRY_TTL_MS, user)), roomName)
+    async confirm (sessions, checkedAtMs) {
+      if (sessions.length === 0) return
+      const sessionKeys = sessions.flatMap(({ roomName, userId }) => [keys.session(roomName), keys.user(userId), keys.ended(roomName)])
+      const fields = sessions.flatMap(({ roomName, userId, agentType, createdAtMs }) => [roomName, userId, agentType, createdAtMs])
+      try {
+        await scripts.indexConfirm(sessionKeys.length + 1, keys.rooms, ...sessionKeys, checkedAtMs, ENTRY_TTL_MS, ...fields)
+      } finally {
+        for (const { roomName, userId } of sessions) cache?.forget(roomName, userId)
+      }
     },
     async applyEvent (change, { id, atMs }) {
       const event = id === '' ? [] : [keys.event(id)]

@@ -103,8 +103,12 @@ export interface SessionStore {
    * reconcile's truth), unless the index learnt something later (a webhook since): then nothing.
    */
   replaceParticipants: (roomName: string, participants: IndexedParticipant[], checkedAtMs: number) => Promise<void>
-  /** LiveKit confirmed the room live at this time. */
-  touch: (roomName: string, checkedAtMs: number) => Promise<void>
+  /**
+   * LiveKit listed these sessions' rooms live at `checkedAtMs` (the reconcile): each is recorded as
+   * `add` records it (confirmed, only forward; restored if its entry expired while its room lived;
+   * never once its room has ended), all in one step. Reservations are left alone.
+   */
+  confirm: (sessions: NewSession[], checkedAtMs: number) => Promise<void>
   /**
    * A webhook event's change, made at `delivery.atMs` as `add`, `end`, `joined` or `left` make it,
    * in one atomic step with two marks: the room is heard of by webhook (`heardAtMs`, only forward,

@@ -4,6 +4,7 @@ import {
   CreateAgentDispatchRequest,
   CreateRoomRequest,
   DeleteRoomRequest,
+  DeleteRoomResponse,
   ListAgentDispatchRequest,
   ListAgentDispatchResponse,
   ListParticipantsRequest,
@@ -32,7 +33,11 @@ export const ROOM_TOKENS_KEPT = 1024
  */
 const MAX_CONNECTIONS = 32
 
-type Json = Parameters<typeof Room.fromJson>[0]
+/** Twirp's protobuf encoding: LiveKit encodes and decodes it several times faster than JSON (a 10,000-room ListRooms: 52-108 ms of its CPU against 516-686 ms). */
+const PROTOBUF = 'application/protobuf'
+
+interface Encodable { toBinary: () => Uint8Array }
+interface Decoder<T> { fromBinary: (bytes: Uint8Array) => T }
 type CreateDispatchOptions = NonNullable<Parameters<AgentDispatchClient['createDispatch']>[2]>
 
 export interface LivekitApiOptions {
@@ -68,7 +73,7 @@ function headerValue (value: string | string[] | undefined): string | undefined 
   return Array.isArray(value) ? value[0] : value
 }
 
-/** A Twirp error answer as the SDK's ServerError: JSON gives `code` (`not_found`...), any other body is the message. */
+/** A Twirp error answer (always JSON) as the SDK's ServerError: JSON gives `code` (`not_found`...), any other body is the message. */
 async function serverErrorOf (response: Dispatcher.ResponseData): Promise<ServerError> {
   let message = 'Unknown internal error'
   let code: string | undefined
@@ -92,9 +97,10 @@ function timeoutError (): DOMException {
 }
 
 /**
- * LiveKit's server API (Twirp JSON over HTTP, as livekit-server-sdk speaks it) for the calls this
- * service makes, with the SDK's signatures, types and errors, at a fraction of its CPU cost: calls go
- * over kept-alive sockets (an undici Pool to the one LiveKit host, not `fetch`), and the tokens that
+ * LiveKit's server API (Twirp over HTTP, as livekit-server-sdk speaks it) for the calls this service
+ * makes, with the SDK's signatures, types and errors, at a fraction of its CPU cost and of LiveKit's:
+ * calls are encoded in protobuf, not JSON (Twirp's errors stay JSON), and go over kept-alive
+ * sockets (an undici Pool to the one LiveKit host, not `fetch`), and the tokens that
  * authorise them are signed synchronously and reused until API_TOKEN_RENEW_AFTER_MS, where the SDK
  * signs a fresh one (async, jose) for every call. One token (roomCreate + roomList) serves the room
  * calls; participant and dispatch calls each carry a token for their room.
@@ -132,18 +138,19 @@ export function createLivekitApi ({ url, apiKey, apiSecret, requestTimeoutMs, no
     return token.authorization
   }
 
-  async function call (service: 'RoomService' | 'AgentDispatchService', method: string, request: Json, authorization: string): Promise<Json> {
+  /** One Twirp call in protobuf: `request` encoded, LiveKit's answer decoded as `answer`. */
+  async function call<T> (service: 'RoomService' | 'AgentDispatchService', method: string, request: Encodable, answer: Decoder<T>, authorization: string): Promise<T> {
     const controller = new AbortController()
     const timer = setTimeout(() => { controller.abort(timeoutError()) }, requestTimeoutMs)
     try {
       const response = await pool.request({
         method: 'POST',
         path: `/twirp/livekit.${service}/${method}`,
-        headers: { 'content-type': 'application/json', authorization },
-        body: JSON.stringify(request),
+        headers: { 'content-type': PROTOBUF, authorization },
+        body: request.toBinary(),
         signal: controller.signal
       })
-      if (response.statusCode >= 200 && response.statusCode < 300) return await response.body.json() as Json
+      if (response.statusCode >= 200 && response.statusCode < 300) return answer.fromBinary(new Uint8Array(await response.body.arrayBuffer()))
       throw await serverErrorOf(response)
     } finally {
       clearTimeout(timer)
@@ -152,25 +159,22 @@ export function createLivekitApi ({ url, apiKey, apiSecret, requestTimeoutMs, no
 
   const rooms = {
     async createRoom (options: CreateOptions): Promise<Room> {
-      const data = await call('RoomService', 'CreateRoom', new CreateRoomRequest(options).toJson(), serviceAuthorization())
-      return Room.fromJson(data, { ignoreUnknownFields: true })
+      return await call('RoomService', 'CreateRoom', new CreateRoomRequest(options), Room, serviceAuthorization())
     },
 
     /** The rooms of these names that exist (`[]` for none); every room when `names` is empty or missing. */
     async listRooms (names?: string[]): Promise<Room[]> {
-      const data = await call('RoomService', 'ListRooms', new ListRoomsRequest({ names: names ?? [] }).toJson(), serviceAuthorization())
-      return ListRoomsResponse.fromJson(data, { ignoreUnknownFields: true }).rooms ?? []
+      return (await call('RoomService', 'ListRooms', new ListRoomsRequest({ names: names ?? [] }), ListRoomsResponse, serviceAuthorization())).rooms
     },
 
     /** Throws ServerError `not_found` for a room LiveKit does not have. */
     async deleteRoom (room: string): Promise<void> {
-      await call('RoomService', 'DeleteRoom', new DeleteRoomRequest({ room }).toJson(), serviceAuthorization())
+      await call('RoomService', 'DeleteRoom', new DeleteRoomRequest({ room }), DeleteRoomResponse, serviceAuthorization())
     },
 
     /** `[]` for a room LiveKit does not have. */
     async listParticipants (room: string): Promise<ParticipantInfo[]> {
-      const data = await call('RoomService', 'ListParticipants', new ListParticipantsRequest({ room }).toJson(), roomAuthorization(room))
-      return ListParticipantsResponse.fromJson(data, { ignoreUnknownFields: true }).participants ?? []
+      return (await call('RoomService', 'ListParticipants', new ListParticipantsRequest({ room }), ListParticipantsResponse, roomAuthorization(room))).participants
     }
   } satisfies Pick<RoomServiceClient, 'createRoom' | 'listRooms' | 'deleteRoom' | 'listParticipants'>
 
@@ -183,13 +187,11 @@ export function createLivekitApi ({ url, apiKey, apiSecret, requestTimeoutMs, no
         restartPolicy: options?.restartPolicy,
         deployment: options?.deployment
       })
-      const data = await call('AgentDispatchService', 'CreateDispatch', request.toJson(), roomAuthorization(roomName))
-      return AgentDispatch.fromJson(data, { ignoreUnknownFields: true })
+      return await call('AgentDispatchService', 'CreateDispatch', request, AgentDispatch, roomAuthorization(roomName))
     },
 
     async listDispatch (roomName: string): Promise<AgentDispatch[]> {
-      const data = await call('AgentDispatchService', 'ListDispatch', new ListAgentDispatchRequest({ room: roomName }).toJson(), roomAuthorization(roomName))
-      return ListAgentDispatchResponse.fromJson(data, { ignoreUnknownFields: true }).agentDispatches
+      return (await call('AgentDispatchService', 'ListDispatch', new ListAgentDispatchRequest({ room: roomName }), ListAgentDispatchResponse, roomAuthorization(roomName))).agentDispatches
     }
   } satisfies Pick<AgentDispatchClient, 'createDispatch' | 'listDispatch'>
 

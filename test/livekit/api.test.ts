@@ -72,17 +72,17 @@ async function httpServer (t: Test, handle: (request: IncomingMessage, response:
   return `ws://127.0.0.1:${port}`
 }
 
-/** A proxy in front of the real livekit-server that records the method and Authorization of each call. */
-async function recordingProxy (t: Test): Promise<{ url: string, calls: Array<{ method: string, authorization: string }> }> {
-  const calls: Array<{ method: string, authorization: string }> = []
+/** A proxy in front of the real livekit-server that records the method, Authorization and content type of each call. */
+async function recordingProxy (t: Test): Promise<{ url: string, calls: Array<{ method: string, authorization: string, contentType: string }> }> {
+  const calls: Array<{ method: string, authorization: string, contentType: string }> = []
   const url = await httpServer(t, (request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       const authorization = request.headers.authorization ?? ''
-      calls.push({ method: request.url?.split('/').pop() ?? '', authorization })
-      fetch(`http://127.0.0.1:${livekit.port}${request.url}`, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: Buffer.concat(chunks) })
-        .then(async (answer) => { response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(await answer.text()) })
+      calls.push({ method: request.url?.split('/').pop() ?? '', authorization, contentType: request.headers['content-type'] ?? '' })
+      fetch(`http://127.0.0.1:${livekit.port}${request.url}`, { method: 'POST', headers: { authorization, 'content-type': request.headers['content-type'] ?? '' }, body: Buffer.concat(chunks) })
+        .then(async (answer) => { response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' }).end(Buffer.from(await answer.arrayBuffer())) })
         .catch(() => { response.writeHead(502).end() })
     })
   })
@@ -238,6 +238,7 @@ t.test('one token for the room calls, one per room for participant and dispatch 
   await api.rooms.listRooms(['api-token-a'])
   await api.rooms.listRooms()
   await api.rooms.deleteRoom('api-token-b')
+  t.same(new Set(calls.map((call) => call.contentType)), new Set(['application/protobuf']), 'every call in protobuf, which LiveKit encodes faster than JSON')
   const service = new Set(calls.map((call) => call.authorization))
   t.equal(service.size, 1, 'createRoom, listRooms and deleteRoom share one token')
   const [serviceToken] = service

@@ -46,7 +46,7 @@ t.test('refused, as the SDK refuses them: another secret, issuer, algorithm or h
     'not before, past the tolerance': forged({ alg: 'HS256' }, { ...valid(), nbf: nowSeconds() + TOLERANCE + 5 }),
     'no exp': forged({ alg: 'HS256' }, { ...valid(), exp: undefined }),
     'exp a string': forged({ alg: 'HS256' }, { ...valid(), exp: String(nowSeconds() + 60) }),
-    'claims not an object': forged({ alg: 'HS256' }, [valid()]),
+    'claims not an object': forged({ alg: 'HS256' }, [valid()] as unknown as Claims),
     'two parts': forged({ alg: 'HS256' }, valid()).split('.').slice(0, 2).join('.'),
     'four parts': `${forged({ alg: 'HS256' }, valid())}.x`,
     'a header that is not JSON': (() => { const [, claims] = forged({ alg: 'HS256' }, valid()).split('.'); const signed = `bm90IGpzb24.${claims}`; return `${signed}.${createHmac('sha256', SECRET).update(signed).digest('base64url')}` })(),

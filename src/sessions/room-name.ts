@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 import { utf8Bytes } from '#livekit/utf8.js'
 
 /** Every voice-session room starts with this; rooms that do not are never sessions. */
@@ -16,9 +16,22 @@ const SUFFIX_BYTES = '-01234567'.length
  */
 export const MAX_USER_ID_BYTES = MAX_ROOM_NAME_BYTES - ROOM_NAME_PREFIX.length - SUFFIX_BYTES
 
+/** CSPRNG bytes for suffixes, each used once: one `getrandom` fills 1,024 suffixes (as Node pools `randomUUID`'s). */
+const randomPool = Buffer.alloc(4096)
+let poolUsed = randomPool.length
+
+function randomSuffix (): string {
+  if (poolUsed + 4 > randomPool.length) {
+    randomFillSync(randomPool)
+    poolUsed = 0
+  }
+  poolUsed += 4
+  return randomPool.toString('hex', poolUsed - 4, poolUsed)
+}
+
 /** `fitness-voice-{userId}-{8 hex chars from a CSPRNG}`: unguessable and unique per session. */
 export function newRoomName (userId: string): string {
-  return `${ROOM_NAME_PREFIX}${userId}-${randomBytes(4).toString('hex')}`
+  return `${ROOM_NAME_PREFIX}${userId}-${randomSuffix()}`
 }
 
 /** Whether a name has the shape of a voice-session room; a name that does not can name no session. */

@@ -21,6 +21,11 @@ t.test('a room name is fitness-voice-{user id}-{8 hex chars}', async (t) => {
   t.ok(isSessionRoomName(name))
 })
 
+t.test('suffixes never repeat, across refills of the random pool (1,024 suffixes each)', async (t) => {
+  const suffixes = new Set(Array.from({ length: 3000 }, () => newRoomName('u').slice(-8)))
+  t.equal(suffixes.size, 3000)
+})
+
 t.test('the user-id limit is what LiveKit\'s 256-byte room names leave: 233 bytes', async (t) => {
   t.equal(MAX_USER_ID_BYTES, 233)
   const longest = newRoomName('a'.repeat(MAX_USER_ID_BYTES))

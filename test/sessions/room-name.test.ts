@@ -21,9 +21,10 @@ t.test('a room name is fitness-voice-{user id}-{8 hex chars}', async (t) => {
   t.ok(isSessionRoomName(name))
 })
 
-t.test('suffixes never repeat, across refills of the random pool (1,024 suffixes each)', async (t) => {
+t.test('suffixes are fresh across refills of the random pool (1,024 suffixes each)', async (t) => {
+  // 3,000 random 32-bit suffixes repeat one less than once in a thousand runs; a pool reused without refilling repeats about 2,000.
   const suffixes = new Set(Array.from({ length: 3000 }, () => newRoomName('u').slice(-8)))
-  t.equal(suffixes.size, 3000)
+  t.ok(suffixes.size >= 2990, `${suffixes.size} distinct of 3,000`)
 })
 
 t.test('the user-id limit is what LiveKit\'s 256-byte room names leave: 233 bytes', async (t) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { dirname, resolve } from 'node:path'
 import { Redis } from 'ioredis'
@@ -12,6 +12,7 @@ import { measureCalls, measureHttp, type LoadOptions, type Measured } from './lo
 import { otherLoadMeter } from './cpu.js'
 import { benchKnobs } from './knobs.js'
 import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun } from './report.js'
+import { writeLeadingSections } from './section.js'
 import { AGENT_TYPE, createOtherRooms, sessionRoom, SETUP_CALLS_AT_ONCE } from './rooms.js'
 import { benchServiceEnv, residentBytes, sampleResidentMemory, startReplica, type Replica } from './service.js'
 
@@ -340,7 +341,7 @@ if (finished) {
   console.log(`\n${verdictTable(verdicts(rows, setupRuns))}`)
   if (OUT !== '') {
     mkdirSync(dirname(resolve(OUT)), { recursive: true })
-    writeFileSync(resolve(OUT), markdown(report))
+    writeLeadingSections(resolve(OUT), markdown(report))
     console.log(`\nWritten to ${OUT}.`)
   }
 }

@@ -47,31 +47,31 @@ end
 /** A change script's reply when its webhook event was applied before. */
 const DUPLICATE = 'duplicate'
 
-// A change a webhook event carries names the event's key after its own keys (nil otherwise). Seen
-// once, the event changes nothing more; applied, its id is kept for its ttl, and the room it spoke
-// of, while indexed, is heard of at the change's time (only forward).
+// A change a webhook event carries names the event's key after its own keys (nil when the event has
+// no id), and the time it arrived (heard, 0 for the service's own changes). Seen once, the event
+// changes nothing more; applied, its id is kept for its ttl, and the room it spoke of, while indexed,
+// is heard of then (only forward).
 const WEBHOOK_EVENT = `
 local function seen (event)
   return event ~= nil and redis.call('EXISTS', event) == 1
 end
-local function applied (event, ttl, session, at)
-  if event == nil then return end
-  redis.call('SET', event, '1', 'PX', ttl)
-  if session == nil or redis.call('EXISTS', session) == 0 then return end
-  if tonumber(at) > tonumber(redis.call('HGET', session, 'heard') or '0') then redis.call('HSET', session, 'heard', at) end
+local function applied (event, ttl, session, heard)
+  if event ~= nil then redis.call('SET', event, '1', 'PX', ttl) end
+  if session == nil or tonumber(heard) == 0 or redis.call('EXISTS', session) == 0 then return end
+  if tonumber(heard) > tonumber(redis.call('HGET', session, 'heard') or '0') then redis.call('HSET', session, 'heard', heard) end
 end
 `
 
 /** Lua scripts: each operation is atomic per room, whatever the number of replicas. */
 const SCRIPTS = {
   // KEYS: session, user, rooms, ended, the user's reservations, all reservations, [event]. ARGV: room, user, type,
-  // created, checked, entry ttl, [event ttl]. The room's reservation goes in the same step, even when the room has ended.
+  // created, checked, entry ttl, event ttl, heard. The room's reservation goes in the same step, even when the room has ended.
   indexAdd: [undefined, `${RECORD}${WEBHOOK_EVENT}
     if seen(KEYS[7]) then return '${DUPLICATE}' end
     redis.call('ZREM', KEYS[5], ARGV[1])
     redis.call('ZREM', KEYS[6], ARGV[1])
     local added = record(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-    applied(KEYS[7], ARGV[7], KEYS[1], ARGV[5])
+    applied(KEYS[7], ARGV[7], KEYS[1], ARGV[8])
     return added`],
   // KEYS: rooms, then session, user, ended for each session. ARGV: checked, entry ttl, then room, user, type,
   // created for each session.
@@ -112,7 +112,7 @@ const SCRIPTS = {
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
     redis.call('ZREM', KEYS[4], ARGV[1])
     if user ~= '' then redis.call('SREM', KEYS[6], ARGV[1]) end
-    applied(event, ARGV[2])
+    applied(event, ARGV[2], nil, 0)
     return { session, participants }`],
   // KEYS: a session and its participants, for each room read. One command however many rooms (MULTI is
   // four, and ioredis sends each MULTI on its own rather than in its automatic pipeline).
@@ -126,7 +126,7 @@ const SCRIPTS = {
   indexResign: [1, `
     if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
     return 0`],
-  // KEYS: session, participants, departed, [event]. ARGV: sid, participant JSON, at, entry ttl, [event ttl].
+  // KEYS: session, participants, departed, [event]. ARGV: sid, participant JSON, at, entry ttl, event ttl, heard.
   indexJoined: [undefined, `${RAISE_CHECKED}${WEBHOOK_EVENT}
     if seen(KEYS[4]) then return '${DUPLICATE}' end
     local joined = 0
@@ -136,9 +136,9 @@ const SCRIPTS = {
       raise_checked(KEYS[1], ARGV[3])
       joined = 1
     end
-    applied(KEYS[4], ARGV[5], KEYS[1], ARGV[3])
+    applied(KEYS[4], ARGV[5], KEYS[1], ARGV[6])
     return joined`],
-  // KEYS: session, participants, departed, [event]. ARGV: sid, at, tombstone ttl (the event's too).
+  // KEYS: session, participants, departed, [event]. ARGV: sid, at, tombstone ttl (the event's too), heard.
   indexLeft: [undefined, `${RAISE_CHECKED}${WEBHOOK_EVENT}
     if seen(KEYS[4]) then return '${DUPLICATE}' end
     local participant = false
@@ -149,7 +149,7 @@ const SCRIPTS = {
       redis.call('HDEL', KEYS[2], ARGV[1])
       raise_checked(KEYS[1], ARGV[2])
     end
-    applied(KEYS[4], ARGV[3], KEYS[1], ARGV[2])
+    applied(KEYS[4], ARGV[3], KEYS[1], ARGV[4])
     return participant`],
   // KEYS: session, participants. ARGV: checked, entry ttl, then sid / participant JSON pairs.
   indexReplaceParticipants: [2, `${RAISE_CHECKED}
@@ -261,16 +261,17 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
     return session
   }
 
-  // The changes: `event` is the key of the webhook event that carries one (none: the service's own).
+  // The changes: `event` is the key of the webhook event that carries one, if it has an id, and
+  // `heardAtMs` when it arrived (0: the service's own change).
 
-  async function add (session: NewSession, checkedAtMs: number, event: string[] = []): Promise<unknown> {
+  async function add (session: NewSession, checkedAtMs: number, event: string[] = [], heardAtMs = 0): Promise<unknown> {
     const sessionKeys = [
       keys.session(session.roomName), keys.user(session.userId), keys.rooms, keys.ended(session.roomName),
       keys.userReservations(session.userId), keys.reservations, ...event
     ]
     return await wrote(scripts.indexAdd(
       sessionKeys.length, ...sessionKeys,
-      session.roomName, session.userId, session.agentType, session.createdAtMs, checkedAtMs, ENTRY_TTL_MS, TOMBSTONE_TTL_MS
+      session.roomName, session.userId, session.agentType, session.createdAtMs, checkedAtMs, ENTRY_TTL_MS, TOMBSTONE_TTL_MS, heardAtMs
     ), session.roomName, session.userId)
   }
 
@@ -293,15 +294,15 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
     }
   }
 
-  async function joined (roomName: string, participant: IndexedParticipant, atMs: number, event: string[] = []): Promise<unknown> {
+  async function joined (roomName: string, participant: IndexedParticipant, atMs: number, event: string[] = [], heardAtMs = 0): Promise<unknown> {
     const sessionKeys = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), ...event]
-    return await wrote(scripts.indexJoined(sessionKeys.length, ...sessionKeys, participant.sid, participantJson(participant), atMs, ENTRY_TTL_MS, TOMBSTONE_TTL_MS), roomName)
+    return await wrote(scripts.indexJoined(sessionKeys.length, ...sessionKeys, participant.sid, participantJson(participant), atMs, ENTRY_TTL_MS, TOMBSTONE_TTL_MS, heardAtMs), roomName)
   }
 
   /** The participant who left, undefined when the session or the SID was not indexed, or DUPLICATE. */
-  async function left (roomName: string, sid: string, atMs: number, event: string[] = []): Promise<IndexedParticipant | undefined | typeof DUPLICATE> {
+  async function left (roomName: string, sid: string, atMs: number, event: string[] = [], heardAtMs = 0): Promise<IndexedParticipant | undefined | typeof DUPLICATE> {
     const sessionKeys = [keys.session(roomName), keys.participants(roomName), keys.departed(roomName), ...event]
-    const json = await wrote(scripts.indexLeft(sessionKeys.length, ...sessionKeys, sid, atMs, TOMBSTONE_TTL_MS), roomName)
+    const json = await wrote(scripts.indexLeft(sessionKeys.length, ...sessionKeys, sid, atMs, TOMBSTONE_TTL_MS, heardAtMs), roomName)
     if (json === DUPLICATE) return DUPLICATE
     return typeof json === 'string' ? { sid, ...JSON.parse(json) as Omit<IndexedParticipant, 'sid'> } : undefined
   }
@@ -357,13 +358,13 @@ export function createRedisStore (redis: Redis, keys: RedisKeys, cache?: ReadCac
       const event = id === '' ? [] : [keys.event(id)]
       switch (change.event) {
         case 'room_started':
-          return changeResult(await add(change.session, atMs, event))
+          return changeResult(await add(change.session, atMs, event, atMs))
         case 'room_finished':
           return changeResult(await end(change.roomName, event), 'ended')
         case 'participant_joined':
-          return changeResult(await joined(change.roomName, change.participant, atMs, event))
+          return changeResult(await joined(change.roomName, change.participant, atMs, event, atMs))
         case 'participant_left':
-          return changeResult(await left(change.roomName, change.sid, atMs, event), 'left')
+          return changeResult(await left(change.roomName, change.sid, atMs, event, atMs), 'left')
       }
     },
     async lastHeard (roomNames) {

@@ -225,8 +225,10 @@ export function sessionStoreContract (t: Test, newStore: (t: Test) => Promise<Se
     t.match(await store.get('room-1'), { checkedAtMs: T + 100, heardAtMs: T + 100 }, 'a duplicate changes nothing, not even the marks')
     const joined = { event: 'participant_joined', roomName: 'room-1', participant: person('PA_1') } as const
     t.same(await store.applyEvent(joined, { id: 'EV_2', atMs: T + 200 }), { outcome: 'applied' })
-    t.same(await store.applyEvent(joined, { id: '', atMs: T + 150 }), { outcome: 'applied' }, 'an event without an id is never a duplicate')
-    t.match(await store.get('room-1'), { heardAtMs: T + 200, participants: [person('PA_1')] }, 'heard only moves forward')
+    t.same(await store.applyEvent(joined, { id: '', atMs: T + 250 }), { outcome: 'applied' }, 'an event without an id is never a duplicate')
+    t.match(await store.get('room-1'), { heardAtMs: T + 250, participants: [person('PA_1')] }, 'and its room is heard of')
+    t.same(await store.applyEvent(joined, { id: 'EV_2b', atMs: T + 220 }), { outcome: 'applied' })
+    t.match(await store.get('room-1'), { heardAtMs: T + 250 }, 'heard only moves forward')
     t.same(await store.applyEvent({ event: 'participant_left', roomName: 'room-1', sid: 'PA_1' }, { id: 'EV_3', atMs: T + 400 }), { outcome: 'applied', left: person('PA_1') })
     t.same(await store.applyEvent({ event: 'participant_left', roomName: 'room-1', sid: 'PA_1' }, { id: 'EV_4', atMs: T + 500 }), { outcome: 'ignored' }, 'a SID that left is not in the room')
     t.same(await store.applyEvent(joined, { id: 'EV_5', atMs: T + 600 }), { outcome: 'ignored' }, 'a late join of a departed SID')

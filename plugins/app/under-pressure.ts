@@ -7,15 +7,18 @@ import { sendError } from '#http/schemas/error.js'
 const RETRY_AFTER_SECONDS = 5
 
 /**
- * Probes and scrapes that still answer under pressure: a busy process is alive and worth measuring,
- * and /ready says `not_ready` in its own body (src/ops/readiness.ts asks `isUnderPressure`).
+ * What still answers under pressure. Probes and scrapes: a busy process is alive and worth
+ * measuring, and /ready says `not_ready` in its own body (src/ops/readiness.ts asks
+ * `isUnderPressure`). LiveKit's webhooks: refusing one sheds nothing (LiveKit delivers it again
+ * 1, 2, 4 then 8 s later, and holds the room's later events back meanwhile) and leaves the index
+ * behind LiveKit for those seconds; each costs one signature check and one store step.
  */
-const ALWAYS_ANSWERED = new Set(['/health', '/ready', '/metrics'])
+const ALWAYS_ANSWERED = new Set(['/health', '/ready', '/metrics', '/api/v1/livekit/webhook'])
 
 /**
  * Overload protection: past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS of event-loop delay or
  * OVERLOAD_MAX_HEAP_RATIO of V8's heap limit, requests get 503 with Retry-After and the one error
- * body instead of piling up; /health, /ready and /metrics still answer.
+ * body instead of piling up; /health, /ready, /metrics and LiveKit's webhooks still answer.
  * https://github.com/fastify/under-pressure
  */
 export default fp(async function underPressurePlugin (fastify) {

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { build } from '../helper.js'
+import { sessionRoom, signedDelivery, webhookEvent } from '../webhooks.js'
 
-t.test('overloaded (heap in use past OVERLOAD_MAX_HEAP_RATIO): 503 with Retry-After and the error body; /health and /metrics still answer, /ready says why it is not ready', async (t) => {
+t.test('overloaded (heap in use past OVERLOAD_MAX_HEAP_RATIO): 503 with Retry-After and the error body; /health, /metrics and LiveKit\'s webhooks still answer, /ready says why it is not ready', async (t) => {
   // A ratio so small that any heap is past it: the service is overloaded from its first sample.
   const app = await build(t, { OVERLOAD_MAX_HEAP_RATIO: 0.000001 })
   let overloaded
@@ -16,6 +17,9 @@ t.test('overloaded (heap in use past OVERLOAD_MAX_HEAP_RATIO): 503 with Retry-Af
   t.match(overloaded?.json(), { statusCode: 503, error: 'Service Unavailable', message: /overloaded \(heapUsedBytes\)/ })
   t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, '/health still answers')
   t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200, '/metrics still answers')
+  const delivery = await signedDelivery(webhookEvent('room_started', sessionRoom('fitness-voice-olga-0a1b2c3d', 'olga', 'general')), { apiKey: app.config.LIVEKIT_API_KEY, apiSecret: app.config.LIVEKIT_API_SECRET })
+  const webhook = await app.inject({ method: 'POST', url: '/api/v1/livekit/webhook', headers: delivery.headers, payload: delivery.body })
+  t.same([webhook.statusCode, webhook.json()], [200, { outcome: 'applied' }], 'a webhook is applied: refusing it would only delay it and the room\'s later events')
   const ready = await app.inject({ method: 'GET', url: '/ready' })
   t.equal(ready.statusCode, 503)
   t.match(ready.json(), { status: 'not_ready', checks: { service: 'overloaded' } }, '/ready answers with its own body, as documented')

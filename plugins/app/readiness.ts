@@ -16,7 +16,7 @@ export default fp(async function readinessPlugin (fastify) {
     livekit: fastify.livekit,
     redis: fastify.redis,
     requestTimeoutMs: fastify.config.LIVEKIT_REQUEST_TIMEOUT_MS,
-    overloaded: () => fastify.isUnderPressure(),
+    overloaded: fastify.overloaded,
     indexUsable: fastify.sessionIndex.usable,
     webhooks: fastify.sessionIndex.webhooks.state
   }))

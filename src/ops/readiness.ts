@@ -40,7 +40,7 @@ export interface ReadinessOptions {
   livekit: Pick<Livekit, 'rooms'>
   redis: Redis | undefined
   requestTimeoutMs: number
-  /** Whether the service is past its overload thresholds (under-pressure's `isUnderPressure`). */
+  /** Whether the service is past its overload thresholds (plugins/app/under-pressure.ts). */
   overloaded?: () => boolean
   /**
    * Whether this replica's session index can answer (e.g. its start-up rebuild is done). It should

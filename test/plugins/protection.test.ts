@@ -27,6 +27,30 @@ t.test('overloaded (heap in use past OVERLOAD_MAX_HEAP_RATIO): 503 with Retry-Af
   t.equal((await normal.inject({ method: 'GET', url: '/api/v1/voice-sessions/active' })).statusCode, 401, 'with the default ratio, no pressure here')
 })
 
+t.test('overloaded (event-loop delay past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS for half a second): 503 eventLoopDelay; after one stall that passed, served', async (t) => {
+  const app = await build(t, { OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: 10 })
+  const busyFor = (ms: number) => { const until = performance.now() + ms; while (performance.now() < until); }
+  const status = async () => await app.inject({ method: 'GET', url: '/api/v1/voice-sessions/active' })
+  // One stall of 800 ms: one sampling window holds it (its mean delay past 10 ms whatever else it
+  // holds), and the loop turns freely after it.
+  await sleep(600)
+  busyFor(800)
+  // The overdue sample runs first and finds the stall's window past the limit; the request comes after it.
+  await sleep(50)
+  t.equal((await status()).statusCode, 401, 'served (401: no JWT) right after one stall')
+  // The loop blocked 100 ms at a time for a second: every window past 10 ms.
+  for (let i = 0; i < 10; i++) {
+    busyFor(100)
+    await sleep(5)
+  }
+  const refused = await status()
+  t.equal(refused.statusCode, 503)
+  t.equal(refused.headers['retry-after'], '5')
+  t.match(refused.json(), { statusCode: 503, error: 'Service Unavailable', message: /overloaded \(eventLoopDelay\)/ })
+  t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, '/health still answers')
+  t.match((await app.inject({ method: 'GET', url: '/ready' })).json(), { status: 'not_ready', checks: { service: 'overloaded' } })
+})
+
 t.test('security headers on the API and on Swagger UI, whose page keeps working under the CSP', async (t) => {
   const app = await build(t)
   for (const url of ['/api/v1/voice-sessions/active', '/api/docs/', '/health']) {

@@ -19,6 +19,9 @@ export interface LivekitRoom {
   agent: boolean
 }
 
+/** Who a room holds before LiveKit has it, or once it has gone. */
+const EMPTY_ROOM: Omit<LivekitRoom, 'sid'> = { people: 0, agent: false }
+
 /** LiveKit's rooms of the run at one moment. */
 export type LivekitView = Map<string, LivekitRoom>
 
@@ -59,8 +62,10 @@ export function compare (answers: readonly SessionAnswer[], before: LivekitView,
     }
     push('session', seen.length > 0)
     if (seen.length === 0) continue
-    if (answer.people !== undefined) push('participants', seen.some((room) => room.people === answer.people))
-    if (answer.agent !== undefined) push(answer.via === 'status' ? 'agent_connected' : 'agent_state', seen.some((room) => room.agent === answer.agent))
+    // A room not there yet, or gone already, held no one: an answer from then agrees with that.
+    const held = [before.get(answer.room) ?? EMPTY_ROOM, after.get(answer.room) ?? EMPTY_ROOM]
+    if (answer.people !== undefined) push('participants', held.some((room) => room.people === answer.people))
+    if (answer.agent !== undefined) push(answer.via === 'status' ? 'agent_connected' : 'agent_state', held.some((room) => room.agent === answer.agent))
   }
   return result
 }
@@ -183,7 +188,8 @@ export class Checker {
       const view: LivekitView = new Map()
       const at = this.options.now()
       await mapLimited(listed, AT_ONCE, async (room) => {
-        const participants = (await this.rooms.listParticipants(room.name)).filter((p) => p.state !== State.DISCONNECTED)
+        // In the room once ACTIVE, as participant_joined says (src/sessions/room-presence.ts).
+        const participants = (await this.rooms.listParticipants(room.name)).filter((p) => p.state === State.ACTIVE)
         view.set(room.name, { sid: room.sid, people: participants.filter((p) => isPerson(p.kind)).length, agent: participants.some((p) => p.kind === Kind.AGENT) })
         this.sids.set(room.sid, room.name)
         this.lastLive.set(room.name, at)

@@ -17,10 +17,16 @@ export function roleOf (participant: Pick<ParticipantInfo, 'kind'>): Participant
   return participant.kind === Kind.AGENT ? 'agent' : 'other'
 }
 
-/** The participants LiveKit lists, as the session index keeps them (those already gone left out). */
+/**
+ * The participants LiveKit lists, as the session index keeps them: those ACTIVE (their media
+ * connected). LiveKit lists a participant from the moment it joins (JOINING, JOINED) but says
+ * `participant_joined` only once it is ACTIVE, seconds later on a busy machine; counting it from
+ * then on by both paths, LiveKit's list and its webhooks, makes a read answer the same whichever
+ * path answers it, rather than an agent that comes and goes between the two.
+ */
 export function indexedParticipants (participants: readonly ParticipantInfo[]): IndexedParticipant[] {
   return participants
-    .filter((participant) => participant.state !== State.DISCONNECTED)
+    .filter((participant) => participant.state === State.ACTIVE)
     .map((participant) => ({ sid: participant.sid, identity: participant.identity, role: roleOf(participant) }))
 }
 

@@ -109,6 +109,12 @@ t.test('compare: an answer agrees when it matches LiveKit before or after it', a
   t.same(verdicts([{ via: 'status', room: r, exists: false, at: 5 }], view([[r, room(0, false)]]), view([])),
     { 'status: session': true }, 'a 404 for a room deleted between the reads')
   t.same(verdicts([status(false)], view([]), view([])), { 'status: session': false }, 'a session LiveKit does not hold')
+  t.same(verdicts([status(false)], view([]), view([[r, room(1, true)]])),
+    { 'status: session': true, 'status: participants': true, 'status: agent_connected': true }, 'a room created, then joined, between the reads: an answer from before the joins')
+  t.same(verdicts([status(true, 1)], view([[r, room(1, true)]]), view([])),
+    { 'status: session': true, 'status: participants': true, 'status: agent_connected': true }, 'a room gone after the answer: an answer from before it went')
+  t.same(verdicts([status(true, 1)], view([]), view([[r, room(0, false)]])),
+    { 'status: session': true, 'status: participants': false, 'status: agent_connected': false }, 'people and an agent LiveKit never had')
   t.same(verdicts([{ via: 'active', room: r, exists: false, at: 5 }], view([[r, room(0, false)]]), view([[r, room(0, false)]])),
     { 'active: session': false }, 'a live room missing from active')
   t.same(verdicts([{ via: 'active', room: r, exists: true, people: 0, agent: false, at: 5 }], view([[r, room(0, true)]]), view([[r, room(0, true)]])),

@@ -14,7 +14,8 @@ t.test('people are counted, agents and recorders are not', async (t) => {
   t.same(presenceOf([participant(Kind.STANDARD), participant(Kind.SIP), participant(Kind.EGRESS), participant(Kind.INGRESS)]), { people: 2, agentConnected: false })
 })
 
-t.test('participants already disconnected are not in the room', async (t) => {
-  t.same(presenceOf([participant(Kind.STANDARD, State.DISCONNECTED), participant(Kind.AGENT, State.DISCONNECTED)]), { people: 0, agentConnected: false })
-  t.same(presenceOf([participant(Kind.STANDARD, State.JOINING)]), { people: 1, agentConnected: false })
+t.test('a participant is in the room while ACTIVE, as LiveKit\'s participant_joined and participant_left say', async (t) => {
+  t.same(presenceOf([participant(Kind.STANDARD, State.DISCONNECTED), participant(Kind.AGENT, State.DISCONNECTED)]), { people: 0, agentConnected: false }, 'gone')
+  t.same(presenceOf([participant(Kind.STANDARD, State.JOINING), participant(Kind.AGENT, State.JOINED)]), { people: 0, agentConnected: false }, 'not yet connected')
+  t.same(presenceOf([participant(Kind.STANDARD, State.ACTIVE), participant(Kind.AGENT, State.ACTIVE)]), { people: 1, agentConnected: true })
 })

@@ -73,8 +73,8 @@ const AgentStateSchema = Type.Unsafe<typeof AGENT_STATES[number]>(Type.String({
 export const SessionStatusSchema = Type.Object({
   room_name: RoomNameSchema,
   active: Type.Boolean({ description: 'At least one person is in the room' }),
-  participants: Type.Integer({ minimum: 0, description: 'People in the room (agents are not counted)' }),
-  agent_connected: Type.Boolean({ description: 'A voice agent is in the room' }),
+  participants: Type.Integer({ minimum: 0, description: 'People in the room, once connected (agents are not counted)' }),
+  agent_connected: Type.Boolean({ description: 'A voice agent is in the room, its media connected' }),
   agent_state: AgentStateSchema,
   created_at: CreatedAtSchema,
   ends_at: EndsAtSchema
@@ -88,7 +88,7 @@ export const EndedSessionSchema = Type.Object({
 export const ActiveSessionSchema = Type.Object({
   room_name: RoomNameSchema,
   agent_type: AgentTypeSchema,
-  participants: Type.Integer({ minimum: 0, description: 'People in the room (agents are not counted)' }),
+  participants: Type.Integer({ minimum: 0, description: 'People in the room, once connected (agents are not counted)' }),
   agent_state: AgentStateSchema,
   created_at: CreatedAtSchema,
   ends_at: EndsAtSchema

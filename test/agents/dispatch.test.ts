@@ -1,6 +1,6 @@
 import { ParticipantInfo_Kind as Kind, AgentDispatch, AgentDispatchState, Job, JobState, JobStatus } from '@livekit/protocol'
 import fc from 'fast-check'
-import { ParticipantInfo, Room } from 'livekit-server-sdk'
+import { ParticipantInfo, ParticipantInfo_State as State, Room } from 'livekit-server-sdk'
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
@@ -85,7 +85,7 @@ function fakeLivekit ({ agentJoinsAt = Infinity, roomExists = true, job = 'none'
   const fake = {
     rooms: {
       listRooms: async () => await call('listRooms', () => roomExists ? [new Room({ name: session.room_name })] : []),
-      listParticipants: async () => await call('listParticipants', () => listed.length >= agentJoinsAt ? [new ParticipantInfo({ identity: 'agent', kind: Kind.AGENT })] : [])
+      listParticipants: async () => await call('listParticipants', () => listed.length >= agentJoinsAt ? [new ParticipantInfo({ identity: 'agent', kind: Kind.AGENT, state: State.ACTIVE })] : [])
     },
     agentDispatch: {
       listDispatch: async () => await call('listDispatch', () => listed.map((dispatch) => dispatch.clone())),

@@ -19,8 +19,8 @@ export const RECONCILE_REREADS_PER_PASS = 500
 const LIST_CLOCK_MARGIN_MS = 2000
 /** Participant lists read at once by the reconcile, so that it never swamps LiveKit. */
 export const RECONCILE_READS_AT_ONCE = 4
-/** Index writes in flight at once while rebuilding (ioredis pipelines them on its one connection). */
-const REBUILD_WRITES_AT_ONCE = 64
+/** Batches of sessions written at once while rebuilding (ioredis pipelines them on its one connection). */
+const REBUILD_WRITES_AT_ONCE = 8
 /** How often each replica checks that the index still holds its data (its generation). */
 export const INDEX_CHECK_EVERY_MS = 2000
 /** How long one replica leads a rebuild before another may try (a leader that died mid-way). */
@@ -147,8 +147,9 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     const unconfirmed = now() - 2 * intervalMs
     const listed = await livekit.rooms.listRooms().catch((err: unknown) => { throw new RebuildListFailed('listing LiveKit\'s rooms failed', { cause: err }) })
     const sessions = listed.map(sessionOfRoom).filter((session) => session !== undefined)
-    const added = (await mapLimited(sessions, REBUILD_WRITES_AT_ONCE, async (session) =>
-      await store.add(session, unconfirmed) ? session.roomName : undefined)).filter((name) => name !== undefined)
+    const batches = Array.from({ length: Math.ceil(sessions.length / RECONCILE_BATCH) }, (_, i) => sessions.slice(i * RECONCILE_BATCH, (i + 1) * RECONCILE_BATCH))
+    await mapLimited(batches, REBUILD_WRITES_AT_ONCE, async (batch) => { await store.confirm(batch, unconfirmed) })
+    const added = sessions.map((session) => session.roomName)
     log.info({ sessions: added.length }, 'session index rebuilt from LiveKit')
     // In the background, never failing: a session whose people were not read (its room closed meanwhile,
     // LiveKit away) stays unconfirmed, so read from LiveKit when asked for, until the reconcile.

@@ -16,7 +16,7 @@ function signature (signed: string, secret: string): Buffer {
   return createHmac('sha256', secret).update(signed).digest()
 }
 
-/** An HS256 JWT of these claims, as jose signs one (`{"alg":"HS256"}`, the claims as given). */
+/** An HS256 JWT of these claims, as jose signs one (`{"alg":"HS256"}`, the claims as given); also the scripts' user JWTs. */
 export function signJwt (claims: Claims, secret: string): string {
   const signed = `${HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
   return `${signed}.${signature(signed, secret).toString('base64url')}`

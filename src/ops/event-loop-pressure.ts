@@ -40,12 +40,11 @@ function histogramSampler (): { sample: DelaySampler, stop: () => void } {
  * would refuse a loop that turns freely again: @fastify/under-pressure alone did so for 250 ms.
  */
 export function createEventLoopPressure ({ maxDelayMs, sample, everyMs = SAMPLE_EVERY_MS }: EventLoopPressureOptions) {
-  const histogram = sample === undefined ? histogramSampler() : undefined
-  const take = sample ?? histogram?.sample ?? (() => 0)
+  const sampler = sample === undefined ? histogramSampler() : { sample, stop: () => {} }
   let windowsOver = 0
   let lastDelayMs = 0
   function tick (): void {
-    lastDelayMs = take()
+    lastDelayMs = sampler.sample()
     windowsOver = lastDelayMs > maxDelayMs ? windowsOver + 1 : 0
   }
   const timer = everyMs > 0 ? setInterval(tick, everyMs).unref() : undefined
@@ -56,7 +55,7 @@ export function createEventLoopPressure ({ maxDelayMs, sample, everyMs = SAMPLE_
     delayMs: (): number => lastDelayMs,
     stop (): void {
       clearInterval(timer)
-      histogram?.stop()
+      sampler.stop()
     }
   }
 }

@@ -4,20 +4,25 @@ import t, { type Test } from 'tap'
 import { freePort, livekitServerBin } from '../../scripts/livekit-server.js'
 import { portProblems, type PortNeed } from '../../scripts/port-check.js'
 import { pollUntil } from '../clients.js'
-import { runScript, scriptEnv, startScript } from './run-script.js'
+import { runScript, scriptEnv, startScript, type RunningScript } from './run-script.js'
 
 /** `npm run dev` (scripts/dev.ts) on ports of its own, as a developer starts it. */
 
 interface DevPorts { PORT: number, LIVEKIT_PORT: number, LIVEKIT_RTC_TCP_PORT: number, LIVEKIT_RTC_UDP_PORT: number, AGENT_HEALTH_PORT: number }
 
+/** Five distinct ports, each free now for what will bind it (TCP or UDP: a client's UDP socket can hold a port free for TCP). */
 async function devPorts (): Promise<DevPorts> {
-  return {
-    PORT: await freePort(),
-    LIVEKIT_PORT: await freePort(),
-    LIVEKIT_RTC_TCP_PORT: await freePort(),
-    // A free TCP port is free for UDP too, in practice, on a test machine.
-    LIVEKIT_RTC_UDP_PORT: await freePort(),
-    AGENT_HEALTH_PORT: await freePort()
+  for (let attempt = 1; ; attempt++) {
+    const ports = {
+      PORT: await freePort(),
+      LIVEKIT_PORT: await freePort(),
+      LIVEKIT_RTC_TCP_PORT: await freePort(),
+      LIVEKIT_RTC_UDP_PORT: await freePort(),
+      AGENT_HEALTH_PORT: await freePort()
+    }
+    const distinct = new Set(Object.values(ports)).size === Object.keys(ports).length
+    if (distinct && (await portProblems(needs(ports))).length === 0) return ports
+    if (attempt >= 10) throw new Error(`no five free ports in ${attempt} tries`)
   }
 }
 
@@ -100,11 +105,27 @@ async function paste (t: Test, lines: string[], env: NodeJS.ProcessEnv): Promise
   return run.stdout.split(/^@@@ \d+\n/m).slice(1).map((output) => output.trimEnd())
 }
 
+/**
+ * `npm run dev` on free ports, once it says it is ready. Tests run side by side, so a port free a
+ * moment ago can be taken before dev binds it: dev then exits 1 naming it, and is started again on
+ * other ports, at most 3 times.
+ */
+async function startDev (t: Test): Promise<{ ports: DevPorts, env: NodeJS.ProcessEnv, dev: RunningScript }> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await devPorts()
+    const env = devEnv(ports)
+    const dev = startScript(t, process.execPath, DEV, { env, name: 'npm run dev' })
+    try {
+      await dev.child.waitForOutput(/npm run dev is ready/, 100_000)
+      return { ports, env, dev }
+    } catch (err) {
+      if (attempt >= 3 || !/already in use/.test(dev.child.output())) throw err
+    }
+  }
+}
+
 t.test('starts all three; its lines work as pasted; a second dev is refused; Ctrl-C stops everything', async (t) => {
-  const ports = await devPorts()
-  const env = devEnv(ports)
-  const dev = startScript(t, process.execPath, DEV, { env, name: 'npm run dev' })
-  await dev.child.waitForOutput(/npm run dev is ready/, 100_000)
+  const { ports, env, dev } = await startDev(t)
 
   const second = await runScript(t, process.execPath, DEV, { env })
   t.equal(second.code, 1, 'a second dev on the same ports exits 1')

@@ -61,10 +61,13 @@ function twirpBody (method: string, contentType: string | undefined, body: Buffe
  * `delayMs` holds each call back first: a slow LiveKit, which the real one cannot be on demand.
  * `holdAnswer` holds LiveKit's answer to a call back until it resolves: an answer that arrives
  * after something LiveKit did meanwhile (a webhook), in the order a busy machine can give.
+ * `noNode` answers a call, without forwarding it, as LiveKit does while its node's stats are stale
+ * (500, "could not find any available nodes"): it does so on a saturated machine, never on demand.
  */
-export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 0, holdAnswer }: {
+export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 0, holdAnswer, noNode }: {
   delayMs?: number
   holdAnswer?: (call: string) => Promise<unknown>
+  noNode?: (call: string) => boolean
 } = {}): Promise<{ url: string, calls: string[], twirp: TwirpCall[] }> {
   const upstream = `http://127.0.0.1:${livekitPort}`
   const calls: string[] = []
@@ -77,6 +80,10 @@ export async function recordingProxy (t: Test, livekitPort: number, { delayMs = 
       const body = Buffer.concat(chunks)
       calls.push(call)
       twirp.push({ method: call, body: twirpBody(call, request.headers['content-type'], body) })
+      if (noNode?.(call) === true) {
+        response.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'internal', msg: 'could not find any available nodes' }))
+        return
+      }
       sleep(delayMs).then(async () => await fetch(`${upstream}${request.url}`, {
         method: request.method,
         headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? '' },

@@ -51,6 +51,15 @@ export function isRoomNotFound (err: unknown): boolean {
 }
 
 /**
+ * LiveKit's answer (500, "could not find any available nodes") when no node may take a new room:
+ * its node's stats, rewritten every 2 s, are more than 5 s old, as after a stall or on a saturated
+ * machine (livekit-server's pkg/routing/selector). It made nothing, and its next stats clear it.
+ */
+export function isNoNodeAvailable (err: unknown): boolean {
+  return err instanceof ServerError && err.status >= 500 && err.message.includes('could not find any available nodes')
+}
+
+/**
  * A failed LiveKit API call as the service's own error, which says what LiveKit did; `action`
  * says what the service was doing ("create the room"). LiveKit's own refusals are its failures,
  * not the caller's: the caller's input was checked before LiveKit was called, and a missing room
@@ -64,6 +73,7 @@ export function toLivekitError (err: unknown, timeoutMs: number, action: string)
   if (err instanceof ServerError) {
     if (err.status === 401 || err.status === 403) return new LivekitFailedError('LiveKit refused the service\'s API credentials', options)
     if (err.status === 429 || err.code === 'resource_exhausted') return new LivekitUnavailableError('LiveKit is over capacity', options)
+    if (isNoNodeAvailable(err)) return new LivekitUnavailableError('LiveKit has no node available for the room', options)
     if (err.status >= 500) return new LivekitFailedError(`LiveKit failed (${err.status}) to ${action}`, options)
     return new LivekitFailedError(`LiveKit refused to ${action} (${err.code ?? err.status})`, options)
   }

@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ServerError, type VideoGrant } from 'livekit-server-sdk'
 import type { Config } from '../config.js'
 import { createLivekitApi } from './api.js'
 import { signJwt } from './jwt.js'
-import { isRoomNotFound, LivekitTimeoutError, LivekitUnavailableError, toLivekitError } from './errors.js'
+import { isNoNodeAvailable, isRoomNotFound, LivekitTimeoutError, LivekitUnavailableError, toLivekitError } from './errors.js'
 import { noMetrics, type Metrics } from '#ops/metrics.js'
 
 export interface TokenRequest {
@@ -55,8 +56,32 @@ function timed<T extends Record<string, (...args: never[]) => Promise<unknown>>>
 }
 
 /**
+ * The waits before CreateRoom is tried again while LiveKit has no node for the room (`isNoNodeAvailable`):
+ * its node's stats are rewritten every 2 s, so the next ones come within these 2.5 s. The room is
+ * named, so a second CreateRoom cannot make a second room.
+ */
+export const NO_NODE_RETRY_DELAYS_MS = [250, 500, 750, 1000]
+/** What `NO_NODE_RETRY_DELAYS_MS` adds to a CreateRoom at most. */
+export const NO_NODE_RETRY_MS = NO_NODE_RETRY_DELAYS_MS.reduce((sum, delay) => sum + delay, 0)
+
+/** `createRoom`, tried again after each of NO_NODE_RETRY_DELAYS_MS while LiveKit answers that it has no node for the room. */
+function retriedWithoutNode<T, A extends unknown[]> (createRoom: (...args: A) => Promise<T>): (...args: A) => Promise<T> {
+  return async (...args) => {
+    for (const delayMs of NO_NODE_RETRY_DELAYS_MS) {
+      try {
+        return await createRoom(...args)
+      } catch (err) {
+        if (!isNoNodeAvailable(err)) throw err
+      }
+      await sleep(delayMs)
+    }
+    return await createRoom(...args)
+  }
+}
+
+/**
  * LiveKit's server API (`rooms`, `agentDispatch`: src/livekit/api.ts, the SDK's calls without its
- * per-call cost, each call timed in `metrics`) and the participant-token signer, built once from
+ * per-call cost, each call timed in `metrics`, CreateRoom tried again while LiveKit has no node for it) and the participant-token signer, built once from
  * config. `close()` releases the API's sockets.
  * https://docs.livekit.io/reference/server-sdk-js/
  */
@@ -91,7 +116,8 @@ export function createLivekit (config: LivekitConfig, metrics: Metrics = noMetri
     return { token, expiresAt: new Date(exp * 1000) }
   }
 
-  return { url: config.LIVEKIT_URL, rooms: timed(api.rooms, metrics), agentDispatch: timed(api.agentDispatch, metrics), issueToken, close: api.close }
+  const rooms = timed(api.rooms, metrics)
+  return { url: config.LIVEKIT_URL, rooms: { ...rooms, createRoom: retriedWithoutNode(rooms.createRoom) }, agentDispatch: timed(api.agentDispatch, metrics), issueToken, close: api.close }
 }
 
 export type Livekit = ReturnType<typeof createLivekit>

@@ -1,7 +1,7 @@
 import type { Room } from 'livekit-server-sdk'
 import type { AgentDispatch, AgentState } from '#agents/dispatch.js'
 import { DEFAULT_AGENT_TYPE, type AgentType } from '#agents/agent-types.js'
-import type { Livekit } from '#livekit/livekit.js'
+import { NO_NODE_RETRY_MS, type Livekit } from '#livekit/livekit.js'
 import { isRoomNotFound, LivekitTimeoutError, toLivekitError } from '#livekit/errors.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { indexedParticipants, presenceOfIndexed } from './room-presence.js'
@@ -36,11 +36,12 @@ const RESERVATION_MARGIN_MS = 5_000
 
 /**
  * How long a start's reservation holds its place under the caps: CreateRoom and the index write
- * after it, each about one LIVEKIT_REQUEST_TIMEOUT_MS at most, and a margin. A start that takes
+ * after it, each about one LIVEKIT_REQUEST_TIMEOUT_MS at most, CreateRoom's retries while LiveKit
+ * has no node for the room, and a margin. A start that takes
  * longer has its room counted once it is recorded; a replica that dies mid-start frees its place
  * after this.
  */
-export const reservationTtlMs = (requestTimeoutMs: number): number => 2 * requestTimeoutMs + RESERVATION_MARGIN_MS
+export const reservationTtlMs = (requestTimeoutMs: number): number => 2 * requestTimeoutMs + NO_NODE_RETRY_MS + RESERVATION_MARGIN_MS
 
 /** How long a live read from LiveKit is answered from again: a client polling status costs LiveKit at most one read a second. */
 export const LIVE_READ_REUSE_MS = 1000

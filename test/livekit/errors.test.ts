@@ -55,7 +55,9 @@ t.test('LiveKit\'s own answers are upstream failures that say what was being don
     [new ServerError('Unauthorized', 'invalid token', 401, undefined), 502, 'LiveKit refused the service\'s API credentials'],
     [new ServerError('Forbidden', 'no permission', 403, 'permission_denied'), 502, 'LiveKit refused the service\'s API credentials'],
     [new ServerError('Too Many Requests', 'slow down', 429, 'resource_exhausted'), 503, 'LiveKit is over capacity'],
-    [new ServerError('Internal Server Error', 'boom', 500, 'internal'), 502, 'LiveKit failed (500) to create the room']
+    [new ServerError('Internal Server Error', 'boom', 500, 'internal'), 502, 'LiveKit failed (500) to create the room'],
+    // Its node's stats are stale (a stall, a saturated machine): LiveKit made nothing, and will place rooms again.
+    [new ServerError('Internal Server Error', 'could not find any available nodes', 500, 'internal'), 503, 'LiveKit has no node available for the room']
   ]
   for (const [err, status, message] of cases) {
     const error = mapped(err)

@@ -24,7 +24,7 @@ const ERRORS: Record<number, [description: string, message: string]> = {
   429: ['Too many requests, or too many live sessions', 'Rate limit exceeded, retry in 60 seconds'],
   500: ['An unexpected failure; the details are only in the log, under the X-Request-Id', 'Internal Server Error'],
   502: ['LiveKit refused or failed the operation, or refused the service\'s credentials', 'LiveKit refused the service\'s API credentials'],
-  503: ['LiveKit is unreachable or over capacity ("LiveKit is unreachable", "LiveKit is over capacity"), or the session index (Redis) is ("The session index is unavailable"); retry after `Retry-After` seconds', 'LiveKit is unreachable'],
+  503: ['LiveKit is unreachable, over capacity, or has no node for a new room ("LiveKit is unreachable", "LiveKit is over capacity", "LiveKit has no node available for the room"), or the session index (Redis) is ("The session index is unavailable"); retry after `Retry-After` seconds', 'LiveKit is unreachable'],
   504: ['LiveKit did not answer within LIVEKIT_REQUEST_TIMEOUT_MS; retry after `Retry-After` seconds', 'LiveKit did not answer within 5000 ms']
 }
 

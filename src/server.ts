@@ -5,6 +5,9 @@ import fp from 'fastify-plugin'
 import app from './app.js'
 import { loadConfig } from './config.js'
 import { serverOptions } from '#http/server-options.js'
+import { limitHeapGrowth } from '#ops/heap-growth.js'
+
+limitHeapGrowth()
 
 let config
 try {

@@ -81,8 +81,8 @@ function retriedWithoutNode<T, A extends unknown[]> (createRoom: (...args: A) =>
 
 /**
  * LiveKit's server API (`rooms`, `agentDispatch`: src/livekit/api.ts, the SDK's calls without its
- * per-call cost, each call timed in `metrics`, CreateRoom tried again while LiveKit has no node for it) and the participant-token signer, built once from
- * config. `close()` releases the API's sockets.
+ * per-call cost, each call timed in `metrics`, CreateRoom tried again while LiveKit has no node for
+ * it) and the participant-token signer, built once from config. `close()` releases the API's sockets.
  * https://docs.livekit.io/reference/server-sdk-js/
  */
 export function createLivekit (config: LivekitConfig, metrics: Metrics = noMetrics) {

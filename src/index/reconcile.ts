@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Livekit } from '#livekit/livekit.js'
+import { chunks } from '#ops/chunks.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { createPeriodicJob } from '#ops/periodic-job.js'
 import { sessionOfRoom } from '#sessions/metadata.js'
@@ -108,8 +109,8 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     const indexed = await store.startedBefore(listedAt - LIST_CLOCK_MARGIN_MS)
     let closed = 0
     const quiet: string[] = []
-    for (let offset = 0; offset < indexed.length && !job.stopped(); offset += RECONCILE_BATCH) {
-      const batch = indexed.slice(offset, offset + RECONCILE_BATCH)
+    for (const batch of chunks(indexed, RECONCILE_BATCH)) {
+      if (job.stopped()) break
       const heard = await store.lastHeard(batch)
       const confirmed: NewSession[] = []
       for (const [i, name] of batch.entries()) {
@@ -147,13 +148,11 @@ export function createReconciler ({ store, livekit, intervalMs, log, onSessionCl
     const unconfirmed = now() - 2 * intervalMs
     const listed = await livekit.rooms.listRooms().catch((err: unknown) => { throw new RebuildListFailed('listing LiveKit\'s rooms failed', { cause: err }) })
     const sessions = listed.map(sessionOfRoom).filter((session) => session !== undefined)
-    const batches = Array.from({ length: Math.ceil(sessions.length / RECONCILE_BATCH) }, (_, i) => sessions.slice(i * RECONCILE_BATCH, (i + 1) * RECONCILE_BATCH))
-    await mapLimited(batches, REBUILD_WRITES_AT_ONCE, async (batch) => { await store.confirm(batch, unconfirmed) })
-    const added = sessions.map((session) => session.roomName)
-    log.info({ sessions: added.length }, 'session index rebuilt from LiveKit')
+    await mapLimited(chunks(sessions, RECONCILE_BATCH), REBUILD_WRITES_AT_ONCE, async (batch) => { await store.confirm(batch, unconfirmed) })
+    log.info({ sessions: sessions.length }, 'session index rebuilt from LiveKit')
     // In the background, never failing: a session whose people were not read (its room closed meanwhile,
     // LiveKit away) stays unconfirmed, so read from LiveKit when asked for, until the reconcile.
-    mapLimited(added, RECONCILE_READS_AT_ONCE, async (roomName) => {
+    mapLimited(sessions, RECONCILE_READS_AT_ONCE, async ({ roomName }) => {
       if (job.stopped()) return
       await readParticipants(roomName).catch((err: unknown) => { log.debug({ err, roomName }, 'session index: the people of a rebuilt session were not read') })
     })

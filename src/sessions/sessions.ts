@@ -3,6 +3,7 @@ import type { AgentDispatch, AgentState } from '#agents/dispatch.js'
 import { DEFAULT_AGENT_TYPE, type AgentType } from '#agents/agent-types.js'
 import { NO_NODE_RETRY_MS, type Livekit } from '#livekit/livekit.js'
 import { isRoomNotFound, LivekitTimeoutError, toLivekitError } from '#livekit/errors.js'
+import { chunks } from '#ops/chunks.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { indexedParticipants, presenceOfIndexed } from './room-presence.js'
 import { isSessionRoomName, newRoomName } from './room-name.js'
@@ -216,8 +217,8 @@ export function createSessions ({ livekit, agents, index, limits, metrics = noMe
     if (stale.length === 0) return sessions
     const checkedAtMs = now()
     const live = new Map<string, Room>()
-    for (let i = 0; i < stale.length; i += RECONCILE_BATCH) {
-      for (const room of await call('read the rooms', () => rooms.listRooms(stale.slice(i, i + RECONCILE_BATCH)))) live.set(room.name, room)
+    for (const batch of chunks(stale, RECONCILE_BATCH)) {
+      for (const room of await call('read the rooms', () => rooms.listRooms(batch))) live.set(room.name, room)
     }
     const refreshed = await mapLimited(sessions, PARTICIPANT_READS_AT_ONCE, async (session) => {
       if (isFresh(session)) return session

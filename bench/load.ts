@@ -18,6 +18,8 @@ export interface Measured {
   perSecond: number
   p50Ms: number
   p99Ms: number
+  /** The successful calls' latencies, ascending. */
+  latenciesMs: number[]
 }
 
 export interface LoadOptions {
@@ -43,8 +45,17 @@ function summarize (latencies: number[], failed: number, elapsedMs: number, firs
     seconds,
     perSecond: seconds > 0 ? latencies.length / seconds : 0,
     p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99)
+    p99Ms: percentile(latencies, 99),
+    latenciesMs: latencies
   }
+}
+
+/** Measurements of one load taken in parts (slices), as one: their calls, their time and their latencies together. */
+export function combined (parts: readonly Measured[]): Measured {
+  const latencies = parts.flatMap((part) => part.latenciesMs)
+  const failed = parts.reduce((sum, part) => sum + part.failed, 0)
+  const elapsedMs = parts.reduce((sum, part) => sum + part.seconds * 1000, 0)
+  return summarize(latencies, failed, elapsedMs, parts.find((part) => part.firstFailure !== undefined)?.firstFailure)
 }
 
 /** `call(i)` from `connections` loops at once, each starting its next call when its last one ended. */

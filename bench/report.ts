@@ -258,9 +258,11 @@ sessions; beside other rooms, the replicas settle (\`BENCH_SETTLE_SECONDS\`: the
 every session they rebuilt, and LiveKit's webhook backlog arrives), \`status\` measured meanwhile in
 2 s slices (the last column of the setups' table: what a start beside those sessions costs, and
 how long); then each floor is measured and right after it the service (status, active, then
-start and end: the floor's start and end, then the service's, so that each start meets the
-same rooms in LiveKit), each for the same seconds at the same concurrency after a warm-up that is not counted (each replica's in each setup, the
-bench's SDK client once per run: 1 s, or a quarter of the rooms for \`end\`). The service is
+start, then end), each for the same seconds at the same concurrency after a warm-up that is not
+counted (each replica's in each setup, the bench's SDK client once per run: 1 s, or a quarter of
+the rooms for \`end\`). The two starts take turns of 1 s, the floor's then the service's, until each
+had its seconds, so that both meet LiveKit at the same moments: beside 10,000 rooms its CPU per
+\`createRoom\` swings several-fold from one few seconds to the next ("Start beside 10,000 rooms" below). The service is
 loaded by autocannon: \`status\` and \`active\` as the bench user (with \`API_RATE_LIMIT\` raised for
 that one user; the limiter still counts every call), \`start\` as a new user each time (as
 starts come from many users, within the default \`START_RATE_LIMIT\` and

@@ -8,7 +8,7 @@ import { findRedisServer, startRedisServer, type RunningRedis } from '../scripts
 import { signHs256 } from '../scripts/user-jwt.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { ROOM_NAME_PREFIX } from '#sessions/room-name.js'
-import { measureCalls, measureHttp, type LoadOptions, type Measured } from './load.js'
+import { combined, measureCalls, measureHttp, type LoadOptions, type Measured } from './load.js'
 import { otherLoadMeter } from './cpu.js'
 import { benchKnobs } from './knobs.js'
 import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun } from './report.js'
@@ -167,6 +167,32 @@ async function afterWarmUp (warm: boolean, measure: (options: LoadOptions & { of
   return await measure({ ...load, limit: limit - offset, offset })
 }
 
+/** Seconds of each turn of startsInTurns. */
+const START_TURN_SECONDS = 1
+
+/**
+ * The floor's start and the service's, each warmed up, then in turns of START_TURN_SECONDS until each
+ * had SECONDS, each side's turns counted as one measurement (the floor is warmed up once per run, as
+ * elsewhere). LiveKit's CPU per CreateRoom beside
+ * 10,000 rooms swings several-fold from one few seconds to the next (its garbage collector, over
+ * every room's goroutines: BENCHMARKS.md, "Start beside 10,000 rooms"), so that two windows one after
+ * the other would compare LiveKit's two moments rather than the two starts.
+ */
+async function startsInTurns (
+  warmFloor: boolean,
+  floor: (options: LoadOptions) => Promise<Measured>,
+  service: (options: LoadOptions) => Promise<Measured>
+): Promise<{ floor: Measured, service: Measured }> {
+  if (warmFloor) await floor({ ...load, seconds: WARM_UP_SECONDS })
+  await service({ ...load, seconds: WARM_UP_SECONDS })
+  const turns = { floor: [] as Measured[], service: [] as Measured[] }
+  for (let turn = 0; turn < Math.max(1, Math.round(SECONDS / START_TURN_SECONDS)); turn++) {
+    turns.floor.push(await floor({ ...load, seconds: START_TURN_SECONDS }))
+    turns.service.push(await service({ ...load, seconds: START_TURN_SECONDS }))
+  }
+  return { floor: combined(turns.floor), service: combined(turns.service) }
+}
+
 async function flushRedis (url: string): Promise<void> {
   const client = new Redis(url, { lazyConnect: true })
   try {
@@ -245,30 +271,34 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
     await measureHttp({ ...reads, ...options, method: 'GET', path: '/api/v1/voice-sessions/active' })))
 
   // Each start is another user's (as starts come from many users), within START_RATE_LIMIT and
-  // MAX_SESSIONS_PER_USER; the floor makes the same rooms for as many users. Each end deletes a room
-  // its start made (in the warm-up too), once, as its owner. The floor's rooms are gone before the
-  // service starts any, so that both start with the same rooms in LiveKit.
+  // MAX_SESSIONS_PER_USER; the floor makes the same rooms for as many users. The two starts take turns
+  // (startsInTurns), so that each meets the same LiveKit. Each end deletes a room its start made (in
+  // the warm-up too), once, as its owner.
   const floorRooms: string[] = []
-  floor.start = await afterWarmUp(warmFloors, async (options) => await measureCalls(async () => {
-    const user = `${FLOOR_USERS}${startsMade++}`
-    const room = sessionRoom(user)
-    await sdk.createRoom(room)
-    floorRooms.push(room.name as string)
-    await participantToken(livekit, user, room.name as string)
-  }, options))
+  const starts = await startsInTurns(
+    warmFloors,
+    async (options) => await measureCalls(async () => {
+      const user = `${FLOOR_USERS}${startsMade++}`
+      const room = sessionRoom(user)
+      await sdk.createRoom(room)
+      floorRooms.push(room.name as string)
+      await participantToken(livekit, user, room.name as string)
+    }, options),
+    async (options) => await underLoad(async () => await measureHttp({
+      ...options,
+      urls: origins,
+      method: 'POST',
+      path: '/api/v1/voice-sessions/start',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ agent_type: AGENT_TYPE }),
+      each: () => ({ headers: { authorization: bearer(`${STARTERS}${startsMade++}`) } })
+    })))
+  floor.start = starts.floor
+  service.start = starts.service
   floor.end = await afterWarmUp(warmFloors, async (options) =>
     await measureCalls(async (i) => { await sdk.deleteRoom(floorRooms[options.offset + i] as string) }, options), floorRooms.length)
   await deleteRooms(await benchRooms(`${ROOM_NAME_PREFIX}${FLOOR_USERS}`))
 
-  service.start = await underLoad(async () => await afterWarmUp(true, async (options) => await measureHttp({
-    ...options,
-    urls: origins,
-    method: 'POST',
-    path: '/api/v1/voice-sessions/start',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ agent_type: AGENT_TYPE }),
-    each: () => ({ headers: { authorization: bearer(`${STARTERS}${startsMade++}`) } })
-  })))
   const started = await benchRooms(`${ROOM_NAME_PREFIX}${STARTERS}`)
   service.end = await underLoad(async () => await afterWarmUp(true, async (options) => await measureHttp({
     ...options,

@@ -66,6 +66,8 @@ export interface LivekitServerOptions {
   logLevel?: string
   /** Copy the server's output to stderr (for `npm run dev`); it is always kept for failures. */
   echo?: boolean
+  /** A file where the server writes a Go CPU profile (`--cpuprofile`) when it stops gracefully (SIGINT). */
+  cpuProfile?: string
 }
 
 /**
@@ -122,7 +124,8 @@ async function startOnce (options: LivekitServerOptions): Promise<RunningLivekit
     `logging: { level: ${options.logLevel ?? 'warn'} }`,
     options.extraConfig ?? ''
   ].join('\n')
-  const server = spawnTied(bin, ['--config-body', config], { name: 'livekit-server', echo: options.echo })
+  const profile = options.cpuProfile === undefined ? [] : ['--cpuprofile', options.cpuProfile]
+  const server = spawnTied(bin, [...profile, '--config-body', config], { name: 'livekit-server', echo: options.echo })
   const httpUrl = `http://127.0.0.1:${port}`
   try {
     await waitUntilAnswering(httpUrl, server.process, 15_000)

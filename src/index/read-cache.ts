@@ -53,8 +53,13 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
   let generation = 0
   /** The generation at which everything was last dropped (tracking stopped or started, a flush). */
   let clearedAt = 0
-  /** The generation at which each room (`s:` + name) or user (`u:` + id) last changed. */
+  /**
+   * The generation at which each room (`s:` + name) or user (`u:` + id) last changed, oldest first:
+   * only reads in flight need it, so what changed before the oldest of them began is let go.
+   */
   const changedAt = new Map<string, number>()
+  /** The generations at which the reads in flight began, oldest first, with how many began at each. */
+  const readsBegunAt = new Map<number, number>()
 
   function clear (): void {
     sessions.clear()
@@ -63,13 +68,38 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
     clearedAt = ++generation
   }
 
+  /** Lets go of the changes that no read in flight began before. */
+  function forgetChangesBeforeReads (): void {
+    const oldestRead = readsBegunAt.keys().next().value ?? generation
+    for (const [slot, at] of changedAt) {
+      if (at > oldestRead) break
+      changedAt.delete(slot)
+    }
+  }
+
   function changed (slot: string): void {
+    // Deleted first, so that the map stays in the order of the generations.
+    changedAt.delete(slot)
     changedAt.set(slot, ++generation)
-    // Bounded: past it, forgetting which changed is forgetting everything, for reads in flight.
+    forgetChangesBeforeReads()
+    // Bounded, should a read never end: past it, forgetting which changed is forgetting everything, for reads in flight.
     if (changedAt.size > 2 * MAX_ENTRIES) {
       changedAt.clear()
       clearedAt = generation
     }
+  }
+
+  /** A read begins: the generation it began at, that `readEnded` is given back. */
+  function readBegins (): number {
+    readsBegunAt.set(generation, (readsBegunAt.get(generation) ?? 0) + 1)
+    return generation
+  }
+
+  function readEnded (begunAt: number): void {
+    const reads = (readsBegunAt.get(begunAt) ?? 1) - 1
+    if (reads > 0) readsBegunAt.set(begunAt, reads)
+    else readsBegunAt.delete(begunAt)
+    forgetChangesBeforeReads()
   }
 
   /** Whether what a read of `slot` that began at generation `before` found may be kept. */
@@ -126,8 +156,14 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
     return tracking && kept !== undefined && at - kept.atMs < maxAgeMs
   }
 
+  /** Keeps `value`, and lets go of the oldest entries: those too old to answer, and one past MAX_ENTRIES. */
   function keep<T> (map: Map<string, Kept<T>>, key: string, value: T, atMs: number): void {
-    if (map.size >= MAX_ENTRIES) map.delete(map.keys().next().value as string)
+    // Deleted first, so that the map stays in the order of the entries' times.
+    map.delete(key)
+    for (const [oldKey, kept] of map) {
+      if (map.size < MAX_ENTRIES && atMs - kept.atMs < maxAgeMs) break
+      map.delete(oldKey)
+    }
     map.set(key, { value, atMs })
   }
 
@@ -143,24 +179,32 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
         else missing.push(i)
       })
       if (missing.length === 0) return found
-      const before = generation
-      const loaded = await load(missing.map((i) => roomNames[i] as string))
-      missing.forEach((i, j) => {
-        const roomName = roomNames[i] as string
-        found[i] = loaded[j]
-        if (unchangedSince(`s:${roomName}`, before)) keep(sessions, roomName, loaded[j], at)
-      })
-      return found
+      const before = readBegins()
+      try {
+        const loaded = await load(missing.map((i) => roomNames[i] as string))
+        missing.forEach((i, j) => {
+          const roomName = roomNames[i] as string
+          found[i] = loaded[j]
+          if (unchangedSince(`s:${roomName}`, before)) keep(sessions, roomName, loaded[j], at)
+        })
+        return found
+      } finally {
+        readEnded(before)
+      }
     },
     /** The user's rooms: kept, or `load`'s. */
     async userRooms (userId: string, load: () => Promise<string[]>): Promise<string[]> {
       const at = now()
       const kept = users.get(userId)
       if (answers(kept, at)) return kept.value
-      const before = generation
-      const rooms = await load()
-      if (unchangedSince(`u:${userId}`, before)) keep(users, userId, rooms, at)
-      return rooms
+      const before = readBegins()
+      try {
+        const rooms = await load()
+        if (unchangedSince(`u:${userId}`, before)) keep(users, userId, rooms, at)
+        return rooms
+      } finally {
+        readEnded(before)
+      }
     },
     /** This replica wrote these: what it kept of them goes now, and reads of them in flight keep nothing. */
     forget (roomName: string | undefined, userId?: string): void {
@@ -168,7 +212,10 @@ export function createReadCache (connection: Redis, keys: RedisKeys, { maxAgeMs 
       if (userId !== undefined) userChanged(userId)
     },
     tracking: () => tracking,
+    /** Entries kept (sessions and users' rooms). */
     size: () => sessions.size + users.size,
+    /** Changes remembered for the reads in flight. */
+    changesRemembered: () => changedAt.size,
     close (): void {
       untrack()
       connection.disconnect()

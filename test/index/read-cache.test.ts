@@ -112,6 +112,51 @@ t.test('the cached Redis store', { skip: redisMissing() ?? false }, async (t) =>
     t.equal(cache.size(), 1, 'a user\'s rooms that changed meanwhile are not kept either')
   })
 
+  t.test('what it keeps is what can still answer: an entry older than maxAgeMs goes when another is kept', async (t) => {
+    await connect(t).flushall()
+    let nowMs = 1_000_000
+    const cache = createReadCache(connect(t).duplicate({ protocol: 2, autoResubscribe: false }), keys, { maxAgeMs: 1000, now: () => nowMs })
+    t.teardown(cache.close)
+    await waitFor(() => cache.tracking() || undefined, { tries: 50, intervalMs: 20 })
+    const none = async (roomNames: string[]) => roomNames.map(() => undefined)
+    await cache.sessions(['room-a', 'room-b'], none)
+    await cache.userRooms('ann', async () => ['room-a'])
+    t.equal(cache.size(), 3)
+    nowMs += 999
+    await cache.sessions(['room-c'], none)
+    t.equal(cache.size(), 4, 'all still young enough to answer')
+    nowMs += 1
+    await cache.sessions(['room-d'], none)
+    t.equal(cache.size(), 3, 'room-a and room-b went; room-c and room-d, and the user, stay')
+    nowMs += 1000
+    await cache.userRooms('bo', async () => [])
+    t.equal(cache.size(), 3, 'a user kept lets go of the users too old to answer, not of sessions')
+  })
+
+  t.test('it remembers what changed only while a read that began before is in flight', async (t) => {
+    const admin = connect(t)
+    await admin.flushall()
+    const { cache } = await cachedStore(t)
+    // Changes with no read in flight: nothing to remember (Redis's word of each one arrives, then goes).
+    for (let i = 0; i < 50; i++) await admin.hset(keys.session(`room-${i}`), 'user', 'ann')
+    await admin.ping()
+    await sleep(50)
+    t.equal(cache.changesRemembered(), 0)
+
+    let answer = (): void => {}
+    const reading = cache.sessions(['room-r'], async (roomNames) => {
+      await new Promise<void>((resolve) => { answer = resolve })
+      return roomNames.map(() => undefined)
+    })
+    for (let i = 0; i < 3; i++) await admin.hset(keys.session(`room-${i}`), 'user', 'bo')
+    await admin.hset(keys.session('room-r'), 'user', 'bo')
+    t.ok(await waitFor(() => cache.changesRemembered() === 4 || undefined, { tries: 50, intervalMs: 10 }), 'remembered while the read is in flight')
+    answer()
+    await reading
+    t.equal(cache.changesRemembered(), 0, 'let go once it ended')
+    t.equal(cache.size(), 0, 'and the read, whose room changed meanwhile, was not kept')
+  })
+
   t.test('the tracking connection killed: the cache empties and stops, then comes back', async (t) => {
     const admin = connect(t)
     await admin.flushall()

@@ -55,3 +55,16 @@ export function otherLoadMeter (children: () => number[]) {
 }
 
 export const CORES = cpus().length
+
+/** CPU time by the parts of a run that a call went through: each a few processes, or the bench itself. */
+export type CpuParts<Part extends string> = Record<Part, number[] | 'bench'>
+
+/** Starts counting each part's CPU seconds; `stop()` gives them. The processes must outlive the count. */
+export function cpuMeter<Part extends string> (parts: CpuParts<Part>) {
+  const secondsOf = (pids: number[] | 'bench') => pids === 'bench' ? benchSeconds() : pids.reduce((sum, pid) => sum + processSeconds(pid), 0)
+  const entries = Object.entries(parts) as Array<[Part, number[] | 'bench']>
+  const atStart = entries.map(([, pids]) => secondsOf(pids))
+  return {
+    stop: (): Record<Part, number> => Object.fromEntries(entries.map(([part, pids], i) => [part, secondsOf(pids) - (atStart[i] as number)])) as Record<Part, number>
+  }
+}

@@ -59,7 +59,18 @@ export interface SetupRun {
   otherCores: number
   /** `status` req/s in each slice of the settle after the start (the index confirming the other rooms' people, LiveKit's webhook backlog): empty when there was none. */
   settlingPerSecond: number[]
+  /** What one start cost each part of the machine, the service's and the floor's, over their turns. */
+  startCpuMs: { service: StartCpu, floor: StartCpu }
 }
+
+/** The parts of the machine a start goes through. */
+export const START_CPU_PARTS = ['livekit', 'replicas', 'redis', 'caller'] as const
+/**
+ * Milliseconds of CPU per successful start, by part: livekit-server, the service's replicas (the
+ * floor's too: they apply its rooms' webhooks), redis-server, and the caller (the bench process:
+ * autocannon for the service, the SDK for the floor).
+ */
+export type StartCpu = Record<typeof START_CPU_PARTS[number], number>
 
 export interface Machine {
   cpu: string
@@ -210,6 +221,20 @@ export function setupTable (setups: SetupRun[]): string {
   )
 }
 
+/** CPU per start by part of the machine, the service's path beside the floor's. */
+export function startCpuTable (setups: SetupRun[]): string {
+  const total = (cpu: StartCpu) => START_CPU_PARTS.reduce((sum, part) => sum + cpu[part], 0)
+  const cells = (cpu: StartCpu) => [...START_CPU_PARTS.map((part) => cpu[part].toFixed(2)), total(cpu).toFixed(2)]
+  return markdownTable(
+    ['other rooms', 'service', 'start', 'livekit-server', 'replicas', 'redis-server', 'caller (the bench)', 'total'],
+    setups.flatMap((run) => [
+      [int(run.otherRooms), run.setup, 'the service (autocannon)', ...cells(run.startCpuMs.service)],
+      [int(run.otherRooms), run.setup, 'the floor (the SDK)', ...cells(run.startCpuMs.floor)]
+    ]),
+    [0, 1, 2]
+  )
+}
+
 export function verdictTable (list: Verdict[]): string {
   return markdownTable(['target', 'measured', ''], list.map((v) => [v.target, v.measured, v.met ? 'met' : '**not met**']), [0, 1, 2])
 }
@@ -280,6 +305,13 @@ cores other users of the machine took meanwhile (out of ${machine.cores}).
 ${measurementTable(report.rows)}
 
 ${setupTable(report.setups)}
+
+What a start cost each part of the machine (ms of CPU per successful start, from \`/proc/<pid>/stat\`
+and the bench's own \`process.cpuUsage()\` around each turn): the service's path against the floor's.
+The replicas apply the \`room_started\` webhook of every room, the floor's included; the caller is the
+bench process, autocannon for the service and the SDK for the floor.
+
+${startCpuTable(report.setups)}
 
 ## Targets
 

@@ -9,9 +9,9 @@ import { signHs256 } from '../scripts/user-jwt.js'
 import { mapLimited } from '#ops/map-limited.js'
 import { ROOM_NAME_PREFIX } from '#sessions/room-name.js'
 import { combined, measureCalls, measureHttp, type LoadOptions, type Measured } from './load.js'
-import { otherLoadMeter } from './cpu.js'
+import { cpuMeter, otherLoadMeter, type CpuParts } from './cpu.js'
 import { benchKnobs } from './knobs.js'
-import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun } from './report.js'
+import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, START_CPU_PARTS, startCpuTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun, type StartCpu } from './report.js'
 import { writeLeadingSections } from './section.js'
 import { AGENT_TYPE, createOtherRooms, sessionRoom, SETUP_CALLS_AT_ONCE } from './rooms.js'
 import { benchServiceEnv, residentBytes, sampleResidentMemory, startReplica, type Replica } from './service.js'
@@ -180,17 +180,31 @@ const START_TURN_SECONDS = 1
  */
 async function startsInTurns (
   warmFloor: boolean,
+  parts: CpuParts<keyof StartCpu>,
   floor: (options: LoadOptions) => Promise<Measured>,
   service: (options: LoadOptions) => Promise<Measured>
-): Promise<{ floor: Measured, service: Measured }> {
+): Promise<Record<'floor' | 'service', Measured> & { cpuMs: Record<'floor' | 'service', StartCpu> }> {
   if (warmFloor) await floor({ ...load, seconds: WARM_UP_SECONDS })
   await service({ ...load, seconds: WARM_UP_SECONDS })
+  const sides = { floor, service }
   const turns = { floor: [] as Measured[], service: [] as Measured[] }
+  const cpuSeconds = { floor: startCpu(() => 0), service: startCpu(() => 0) }
   for (let turn = 0; turn < Math.max(1, Math.round(SECONDS / START_TURN_SECONDS)); turn++) {
-    turns.floor.push(await floor({ ...load, seconds: START_TURN_SECONDS }))
-    turns.service.push(await service({ ...load, seconds: START_TURN_SECONDS }))
+    for (const side of ['floor', 'service'] as const) {
+      const meter = cpuMeter(parts)
+      turns[side].push(await sides[side]({ ...load, seconds: START_TURN_SECONDS }))
+      const used = meter.stop()
+      cpuSeconds[side] = startCpu((part) => cpuSeconds[side][part] + used[part])
+    }
   }
-  return { floor: combined(turns.floor), service: combined(turns.service) }
+  const measured = { floor: combined(turns.floor), service: combined(turns.service) }
+  const perStartMs = (side: 'floor' | 'service') => startCpu((part) => cpuSeconds[side][part] * 1000 / Math.max(1, measured[side].ok))
+  return { ...measured, cpuMs: { floor: perStartMs('floor'), service: perStartMs('service') } }
+}
+
+/** A StartCpu of each part's `value`. */
+function startCpu (value: (part: keyof StartCpu) => number): StartCpu {
+  return Object.fromEntries(START_CPU_PARTS.map((part) => [part, value(part)])) as StartCpu
 }
 
 async function flushRedis (url: string): Promise<void> {
@@ -277,6 +291,7 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   const floorRooms: string[] = []
   const starts = await startsInTurns(
     warmFloors,
+    { livekit: [livekit.process.pid as number], replicas: pids, redis: redis === undefined ? [] : [redis.server.process.pid as number], caller: 'bench' },
     async (options) => await measureCalls(async () => {
       const user = `${FLOOR_USERS}${startsMade++}`
       const room = sessionRoom(user)
@@ -323,10 +338,10 @@ async function measureSetup (name: SetupName, otherRooms: number): Promise<void>
   await deleteRooms(await benchRooms())
 
   const measured = ENDPOINTS.map((endpoint) => ({ otherRooms, setup: setup.label, endpoint, service: service[endpoint] as Measured, floor: floor[endpoint] as Measured }))
-  const run = { otherRooms, setup: setup.label, ...ready, idleRssBytes, rssBytes, otherCores, settlingPerSecond }
+  const run = { otherRooms, setup: setup.label, ...ready, idleRssBytes, rssBytes, otherCores, settlingPerSecond, startCpuMs: starts.cpuMs }
   rows.push(...measured)
   setupRuns.push(run)
-  console.log(`\n${consoleTable(measured)}\n${setupTable([run])}`)
+  console.log(`\n${consoleTable(measured)}\n${setupTable([run])}\n${startCpuTable([run])}`)
 }
 
 /** A graceful stop (SIGINT: a CPU profile is written), killed if it takes longer than 10 s. */

@@ -1,7 +1,5 @@
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { RoomServiceClient } from 'livekit-server-sdk'
@@ -10,6 +8,7 @@ import { mapLimited } from '#ops/map-limited.js'
 import { processSeconds } from './cpu.js'
 import { sessionRoom } from './rooms.js'
 import { writeSection } from './section.js'
+import { webhookSink } from './webhook-sink.js'
 
 /**
  * `npx tsx bench/livekit-creates.ts`: livekit-server's own CPU time per CreateRoom as its rooms
@@ -28,12 +27,10 @@ const OUT = process.env.BENCH_OUT ?? 'BENCHMARKS.md'
 const HEADING = '## Start beside 10,000 rooms'
 const CALLS_AT_ONCE = 16
 
-const sink = createServer((request, response) => {
-  request.resume()
-  request.on('end', () => { response.writeHead(200, { 'content-type': 'application/json' }).end('{"outcome":"applied"}') })
-})
-await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
-const sinkPort = (sink.address() as AddressInfo).port
+const sinkPort = await freePort()
+// Answered as the service answers (a JSON receipt), so that LiveKit dials as it does for the service.
+const sink = webhookSink(sinkPort, '{"outcome":"applied"}')
+await sink.open()
 const prometheusPort = await freePort()
 const profileDir = mkdtempSync(join(tmpdir(), 'livekit-creates-'))
 const cpuProfile = join(profileDir, 'livekit.prof')
@@ -98,7 +95,7 @@ try {
   await Promise.race([new Promise((resolve) => livekit.process.once('exit', resolve)), new Promise((resolve) => setTimeout(resolve, 15_000).unref())])
 } finally {
   await livekit.stop()
-  sink.close()
+  await sink.close()
 }
 const gcShare = profileShare(GC_FRAMES)
 rmSync(profileDir, { recursive: true, force: true })

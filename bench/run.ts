@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { dirname, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { AccessToken, RoomServiceClient, TrackSource } from 'livekit-server-sdk'
@@ -13,6 +12,7 @@ import { cpuMeter, otherLoadMeter, type CpuParts } from './cpu.js'
 import { benchKnobs } from './knobs.js'
 import { consoleTable, describeMachine, ENDPOINTS, loadAverage, markdown, setupTable, START_CPU_PARTS, startCpuTable, verdicts, verdictTable, type Endpoint, type Measurement, type Report, type SetupRun, type StartCpu } from './report.js'
 import { writeLeadingSections } from './section.js'
+import { webhookSink } from './webhook-sink.js'
 import { AGENT_TYPE, createOtherRooms, sessionRoom, SETUP_CALLS_AT_ONCE } from './rooms.js'
 import { benchServiceEnv, residentBytes, sampleResidentMemory, startReplica, type Replica } from './service.js'
 
@@ -78,32 +78,6 @@ const ownerOf = (room: string) => room.slice(ROOM_NAME_PREFIX.length, -'-0123456
 /** Starts made in this run, floors' included: each by a user of its own. */
 let startsMade = 0
 
-/**
- * Answers LiveKit's webhooks with 200 on the first replica's port while no replica listens there
- * (seeding, floors, between runs), so that LiveKit is never busy retrying deliveries during a
- * measurement.
- */
-function webhookSink (port: number) {
-  const server = createServer((request, response) => {
-    request.resume()
-    request.on('end', () => response.end())
-  })
-  return {
-    async open (): Promise<void> {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve() })
-      })
-    },
-    async close (): Promise<void> {
-      if (!server.listening) return
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeAllConnections()
-      await closed
-    }
-  }
-}
-
 /** The participant token the service's start mints (src/livekit/livekit.ts), with the bare SDK. */
 async function participantToken (livekit: RunningLivekit, userId: string, room: string): Promise<string> {
   const token = new AccessToken(livekit.apiKey, livekit.apiSecret, { identity: userId, name: `${userId}@example.com`, ttl: TOKEN_TTL_SECONDS })
@@ -119,6 +93,8 @@ console.log(`npm run bench: ${SECONDS} s per measurement at ${CONNECTIONS} conne
 
 const ports = [await freePort(), await freePort()] as const
 const webhookUrl = `http://127.0.0.1:${ports[0]}/api/v1/livekit/webhook`
+// LiveKit's webhooks answered on the first replica's port while no replica listens there (seeding,
+// floors, between runs), so that LiveKit is never busy retrying deliveries during a measurement.
 const sink = webhookSink(ports[0])
 await sink.open()
 const apiKey = 'benchkey'

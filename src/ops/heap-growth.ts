@@ -17,7 +17,7 @@ function given (flag: string, execArgv: readonly string[], nodeOptions: string):
 }
 
 /**
- * Sets V8's heap growth for a service's load, unless Node was started with a choice of its own.
+ * The V8 flags for a service's heap growth, but those Node was started with a choice of:
  * - `--heap-growing-percent=50` (HEAP_GROWING_PERCENT), unless Node's command line set it (the flag
  *   is not allowed in NODE_OPTIONS). V8 reads it at every full GC, so it applies from the next one.
  * - `--semi-space-growth-factor=1` unless a semi-space size or growth was given (the image's
@@ -25,12 +25,17 @@ function given (flag: string, execArgv: readonly string[], nodeOptions: string):
  *   with. A semi-space's maximum is fixed when the heap is made, and on a host with much memory Node 24
  *   grows the young generation to 128 MB: RSS under load reached 264-300 MB without a flag, 176-196 MB
  *   with this one and 173-201 MB with the image's, reads within 4% of each other.
- * Returns the flags it set.
  */
-export function limitHeapGrowth (execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+export function heapGrowthFlags (execArgv: readonly string[], nodeOptions: string): string[] {
   const flags: string[] = []
   if (!given('--heap-growing-percent', execArgv, '')) flags.push(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
   if (!given('--max-semi-space-size', execArgv, nodeOptions) && !given('--semi-space-growth-factor', execArgv, nodeOptions)) flags.push('--semi-space-growth-factor=1')
+  return flags
+}
+
+/** Sets heapGrowthFlags in this process, from its command line and NODE_OPTIONS; returns the flags it set. */
+export function limitHeapGrowth (execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const flags = heapGrowthFlags(execArgv, nodeOptions)
   for (const flag of flags) setFlagsFromString(flag)
   return flags
 }

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { limitHeapGrowth } from '#ops/heap-growth.js'
+import { heapGrowthFlags } from '#ops/heap-growth.js'
 
 /** V8's heap growth limited at start (src/server.ts): a full GC comes sooner, the young generation stays small. */
 
@@ -24,11 +24,11 @@ t.test('with the limits, the old space peaks well below where V8 alone lets it g
 })
 
 t.test('a choice given to Node is left as it is', async (t) => {
-  t.same(limitHeapGrowth([], ''), ['--heap-growing-percent=50', '--semi-space-growth-factor=1'], 'none given: both')
-  t.same(limitHeapGrowth(['--heap-growing-percent=80'], ''), ['--semi-space-growth-factor=1'])
-  t.same(limitHeapGrowth(['--heap_growing_percent=80'], ''), ['--semi-space-growth-factor=1'])
-  t.same(limitHeapGrowth([], '--max-semi-space-size=8'), ['--heap-growing-percent=50'], 'the image\'s NODE_OPTIONS')
-  t.same(limitHeapGrowth(['--max_semi_space_size=16'], '--enable-source-maps'), ['--heap-growing-percent=50'])
-  t.same(limitHeapGrowth([], '--enable-source-maps --semi-space-growth-factor=2'), ['--heap-growing-percent=50'])
-  t.same(limitHeapGrowth(['--max-old-space-size=200'], '--stack-trace-limit=50'), ['--heap-growing-percent=50', '--semi-space-growth-factor=1'], 'other flags do not count')
+  t.same(heapGrowthFlags([], ''), ['--heap-growing-percent=50', '--semi-space-growth-factor=1'], 'none given: both')
+  t.same(heapGrowthFlags(['--heap-growing-percent=80'], ''), ['--semi-space-growth-factor=1'])
+  t.same(heapGrowthFlags(['--heap_growing_percent=80'], ''), ['--semi-space-growth-factor=1'])
+  t.same(heapGrowthFlags([], '--max-semi-space-size=8'), ['--heap-growing-percent=50'], 'the image\'s NODE_OPTIONS')
+  t.same(heapGrowthFlags(['--max_semi_space_size=16'], '--enable-source-maps'), ['--heap-growing-percent=50'])
+  t.same(heapGrowthFlags([], '--enable-source-maps --semi-space-growth-factor=2'), ['--heap-growing-percent=50'])
+  t.same(heapGrowthFlags(['--max-old-space-size=200'], '--stack-trace-limit=50'), ['--heap-growing-percent=50', '--semi-space-growth-factor=1'], 'other flags do not count')
 })
